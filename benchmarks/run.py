@@ -1,0 +1,137 @@
+"""Speed and memory benchmarks: compile time, median step time, examples/s and peak memory per entry.
+
+Each `benchmarks/<method>.yaml` lists entries (an experiment config plus overrides, and the original
+implementation's ms/step where known). Every entry runs in its own process so compile time and peak
+memory are its own. The train step is timed exactly as the runner runs it (one jitted SPMD step on
+pre-placed batches), forward + loss + backward + optimiser update, after warm-up.
+
+    python benchmarks/run.py                  # everything, JSON to benchmarks/results/
+    python benchmarks/run.py --only fm_demo --steps 50
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["quickstart"]  # the demo task is the first entry
+
+
+def entries() -> list[dict]:
+    files = sorted(ROOT.glob("benchmarks/*.yaml"), key=lambda p: (p.stem not in ORDER, p.stem))
+    out = []
+    for f in files:
+        for e in yaml.safe_load(f.read_text())["entries"]:
+            out.append({"file": f.name, **e})
+    names = [e["name"] for e in out]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise SystemExit(f"duplicate benchmark names: {sorted(dupes)}")
+    return out
+
+
+def measure(entry: dict, steps: int, warmup: int) -> dict:
+    """Time one entry in this process."""
+    import equinox as eqx
+    import jax
+
+    from sciml.runner import Trainer, load_config
+
+    config = load_config(ROOT / entry["config"], entry.get("overrides", []))
+    trainer = Trainer(config)
+    batch_size = trainer.batch_size()
+    state = trainer.place(trainer.init_state())
+    n_params = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(state.model, eqx.is_inexact_array)))
+    batches = [trainer.device_batch(s) for s in range(warmup + steps + 1)]
+    t0 = time.perf_counter()
+    state, m = trainer.step(jax.numpy.asarray(0), state, batches[0])
+    jax.block_until_ready((state, m))
+    first = time.perf_counter() - t0
+    times = []
+    for s in range(1, warmup + steps + 1):
+        t0 = time.perf_counter()
+        state, m = trainer.step(jax.numpy.asarray(s), state, batches[s])
+        jax.block_until_ready((state, m))
+        if s > warmup:
+            times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    stats = jax.devices()[0].memory_stats() or {}
+    return {
+        "name": entry["name"],
+        "config": entry["config"],
+        "overrides": entry.get("overrides", []),
+        "params": int(n_params),
+        "batch_size": batch_size,
+        "compile_s": round(first - median, 3),
+        "step_ms_median": round(1e3 * median, 3),
+        "step_ms_iqr": [round(1e3 * q, 3) for q in statistics.quantiles(times, n=4)[::2]] if len(times) > 3 else None,
+        "examples_per_s": round(batch_size / median, 1),
+        "peak_device_bytes": stats.get("peak_bytes_in_use"),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "reference_ms": entry.get("reference_ms"),
+        "speedup_vs_reference": (
+            round(statistics.mean(entry["reference_ms"]) / (1e3 * median), 2) if entry.get("reference_ms") else None
+        ),
+        "steps_timed": steps,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", help="entry names to run")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--entry-json", help=argparse.SUPPRESS)  # internal: run one entry, print JSON
+    args = p.parse_args()
+
+    if args.entry_json:
+        print("RESULT " + json.dumps(measure(json.loads(args.entry_json), args.steps, args.warmup)))
+        return 0
+
+    import jax
+
+    chosen = [e for e in entries() if not args.only or e["name"] in args.only]
+    if args.only and len(chosen) != len(args.only):
+        known = [e["name"] for e in entries()]
+        raise SystemExit(f"unknown entries {sorted(set(args.only) - {e['name'] for e in chosen})}; known: {known}")
+    results = []
+    for e in chosen:
+        cmd = [sys.executable, __file__, "--entry-json", json.dumps(e), "--steps", str(args.steps),
+               "--warmup", str(args.warmup)]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=os.environ)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if proc.returncode or line is None:
+            results.append({"name": e["name"], "error": proc.stderr.strip().splitlines()[-1:]})
+            print(f"{e['name']}: FAILED {results[-1]['error']}")
+            continue
+        r = json.loads(line[len("RESULT "):])
+        results.append(r)
+        ref = f"  (original {r['reference_ms']} ms)" if r["reference_ms"] else ""
+        print(f"{r['name']:<28} compile {r['compile_s']:7.2f} s   step {r['step_ms_median']:9.2f} ms   "
+              f"{r['examples_per_s']:10.1f} ex/s   rss {r['peak_rss_mb']:7.0f} MB{ref}")
+    report = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
+        "entries": results,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Multi-head attention with an optional dense boolean mask."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+
+class MultiHeadAttention(eqx.Module):
+    """Scaled dot-product multi-head attention for one example (vmap outside for batches).
+
+    `mask[q, k]` True means query q may attend to key k. Rows with no allowed key return zeros instead
+    of NaN, so padded queries are harmless.
+    Reference: Vaswani et al. 2017, Eq. 1.
+    """
+
+    q: eqx.nn.Linear
+    k: eqx.nn.Linear
+    v: eqx.nn.Linear
+    o: eqx.nn.Linear
+    num_heads: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        kv_dim: int | None = None,
+        out_dim: int | None = None,
+        key: PRNGKeyArray,
+    ):
+        if dim % num_heads:
+            raise ValueError(f"attention dim {dim} is not divisible by num_heads {num_heads}")
+        kq, kk, kv, ko = jax.random.split(key, 4)
+        kv_dim = dim if kv_dim is None else kv_dim
+        self.q = eqx.nn.Linear(dim, dim, key=kq)
+        self.k = eqx.nn.Linear(kv_dim, dim, key=kk)
+        self.v = eqx.nn.Linear(kv_dim, dim, key=kv)
+        self.o = eqx.nn.Linear(dim, dim if out_dim is None else out_dim, key=ko)
+        self.num_heads = num_heads
+
+    def __call__(
+        self,
+        query: Float[Array, "nq d"],
+        key_value: Float[Array, "nk dk"] | None = None,
+        mask: Bool[Array, "nq nk"] | None = None,
+    ) -> Float[Array, "nq o"]:
+        kv_in = query if key_value is None else key_value
+        h = self.num_heads
+        q = jax.vmap(self.q)(query).reshape(query.shape[0], h, -1)
+        k = jax.vmap(self.k)(kv_in).reshape(kv_in.shape[0], h, -1)
+        v = jax.vmap(self.v)(kv_in).reshape(kv_in.shape[0], h, -1)
+        logits = jnp.einsum("qhd,khd->hqk", q, k) / jnp.sqrt(q.shape[-1])
+        if mask is not None:
+            logits = jnp.where(mask[None], logits, -jnp.inf)
+            weights = jax.nn.softmax(logits, axis=-1, where=mask[None])
+            weights = jnp.where(mask[None].any(-1, keepdims=True), weights, 0.0)
+        else:
+            weights = jax.nn.softmax(logits, axis=-1)
+        out = jnp.einsum("hqk,khd->qhd", weights, v).reshape(query.shape[0], -1)
+        return jax.vmap(self.o)(out)

@@ -1,0 +1,69 @@
+"""Multi-layer perceptron with activation chosen by name."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "selu": jax.nn.selu,
+    "elu": jax.nn.elu,
+    "tanh": jnp.tanh,
+    "softplus": jax.nn.softplus,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": lambda x: x,
+}
+
+
+def activation(name: str) -> Callable[[Array], Array]:
+    """Look up an activation function by name; unknown names list the valid ones."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; valid: {sorted(ACTIVATIONS)}") from None
+
+
+class MLP(eqx.Module):
+    """`depth` hidden layers of width `width`, activation by name, optional residual connections.
+
+    Residual connections are added between hidden layers of equal width (as in MFM's SkipMLP).
+    Written for one example: `jax.vmap` it over a batch.
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    act: str = eqx.field(static=True)
+    final_act: str = eqx.field(static=True)
+    residual: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        width: int,
+        depth: int,
+        *,
+        act: str = "silu",
+        final_act: str = "identity",
+        residual: bool = False,
+        key: PRNGKeyArray,
+    ):
+        if depth < 0:
+            raise ValueError(f"MLP depth must be >= 0, got {depth}")
+        activation(act), activation(final_act)  # validate names early
+        sizes = [in_size] + [width] * depth + [out_size]
+        keys = jax.random.split(key, len(sizes) - 1)
+        self.layers = tuple(eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys))
+        self.act, self.final_act, self.residual = act, final_act, residual
+
+    def __call__(self, x: Float[Array, " i"]) -> Float[Array, " o"]:
+        f = activation(self.act)
+        for i, layer in enumerate(self.layers[:-1]):
+            h = f(layer(x))
+            x = x + h if (self.residual and i > 0) else h
+        return activation(self.final_act)(self.layers[-1](x))

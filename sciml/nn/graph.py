@@ -1,0 +1,180 @@
+"""Graphs with static (padded) shapes, segment reductions, message passing and graph builders.
+
+A `Graph` holds `nodes [N, F]`, `edges [E, G]`, `senders [E]`, `receivers [E]` and masks that mark the
+real nodes and edges; padded edges may point anywhere but are masked out of every reduction. Static
+shapes let batches of graphs be stacked, jitted once and sharded like any other batch.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from ._mlp import MLP
+
+
+class Graph(eqx.Module):
+    """A directed graph; messages flow from `senders` to `receivers`."""
+
+    nodes: Float[Array, "n f"]
+    edges: Float[Array, "e g"]
+    senders: Int[Array, " e"]
+    receivers: Int[Array, " e"]
+    node_mask: Bool[Array, " n"]
+    edge_mask: Bool[Array, " e"]
+
+    def __init__(self, nodes, edges, senders, receivers, node_mask=None, edge_mask=None):
+        self.nodes, self.edges = nodes, edges
+        self.senders, self.receivers = senders, receivers
+        self.node_mask = jnp.ones(nodes.shape[:-1], bool) if node_mask is None else node_mask
+        self.edge_mask = jnp.ones(senders.shape, bool) if edge_mask is None else edge_mask
+
+    def __check_init__(self):
+        if self.senders.shape != self.receivers.shape:
+            raise ValueError(f"senders {self.senders.shape} and receivers {self.receivers.shape} differ")
+        if self.edges.shape[:-1] != self.senders.shape:
+            raise ValueError(f"edges {self.edges.shape} do not match senders {self.senders.shape}")
+        if self.node_mask.shape != self.nodes.shape[:-1]:
+            raise ValueError(f"node_mask {self.node_mask.shape} does not match nodes {self.nodes.shape}")
+
+    @property
+    def num_nodes(self) -> int:
+        return self.nodes.shape[-2]
+
+
+def _weights(data, mask):
+    return jnp.ones(data.shape[:1], data.dtype) if mask is None else mask.astype(data.dtype)
+
+
+def _expand(w, data):
+    return w.reshape(w.shape + (1,) * (data.ndim - 1))
+
+
+def segment_sum(data: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+    """Sum of `data` rows per segment, ignoring rows where `mask` is False."""
+    if mask is not None:
+        data = jnp.where(_expand(mask, data), data, 0)
+    return jax.ops.segment_sum(data, segment_ids, num_segments)
+
+
+def segment_mean(data: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+    """Mean of `data` rows per segment; empty segments give 0."""
+    total = segment_sum(data, segment_ids, num_segments, mask)
+    count = jax.ops.segment_sum(_weights(data, mask), segment_ids, num_segments)
+    return total / _expand(jnp.maximum(count, 1), total)
+
+
+def segment_max(data: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+    """Max of `data` rows per segment; empty segments give 0 (not -inf)."""
+    if mask is not None:
+        data = jnp.where(_expand(mask, data), data, -jnp.inf)
+    out = jax.ops.segment_max(data, segment_ids, num_segments)
+    return jnp.where(jnp.isfinite(out), out, 0)
+
+
+def segment_softmax(logits: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+    """Softmax of `logits` over the rows of each segment (e.g. over each node's incoming edges).
+
+    Masked rows get weight 0; a segment with no unmasked row gives all zeros. O(E) memory.
+    """
+    valid = jnp.ones(logits.shape[:1], bool) if mask is None else mask
+    peak = segment_max(logits, segment_ids, num_segments, valid)
+    shifted = jnp.where(_expand(valid, logits), logits - peak[segment_ids], -jnp.inf)
+    expd = jnp.exp(shifted)
+    denom = jax.ops.segment_sum(expd, segment_ids, num_segments)
+    return expd / jnp.where(denom == 0, 1, denom)[segment_ids]
+
+
+class InteractionNetwork(eqx.Module):
+    """One message-passing step with residual updates of edges and nodes.
+
+    e'_ij = e_ij + phi_e([e_ij, v_i, v_j]),   v'_j = v_j + phi_v([v_j, sum_i e'_ij])   (sum aggregation).
+    Reference: Battaglia et al. 2016; the processor block of Sanchez-Gonzalez et al. 2020 (GNS) and
+    Pfaff et al. 2021 (MeshGraphNets).
+    """
+
+    edge_mlp: MLP
+    node_mlp: MLP
+    edge_norm: eqx.nn.LayerNorm | None
+    node_norm: eqx.nn.LayerNorm | None
+
+    def __init__(
+        self,
+        node_dim: int,
+        edge_dim: int,
+        width: int,
+        depth: int = 2,
+        *,
+        act: str = "relu",
+        layer_norm: bool = True,
+        key: PRNGKeyArray,
+    ):
+        ke, kn = jax.random.split(key)
+        self.edge_mlp = MLP(edge_dim + 2 * node_dim, edge_dim, width, depth, act=act, key=ke)
+        self.node_mlp = MLP(node_dim + edge_dim, node_dim, width, depth, act=act, key=kn)
+        self.edge_norm = eqx.nn.LayerNorm(edge_dim) if layer_norm else None
+        self.node_norm = eqx.nn.LayerNorm(node_dim) if layer_norm else None
+
+    def __call__(self, g: Graph) -> Graph:
+        def norm(layer, x):
+            return x if layer is None else jax.vmap(layer)(x)
+
+        inputs = jnp.concatenate([g.edges, g.nodes[g.senders], g.nodes[g.receivers]], -1)
+        messages = norm(self.edge_norm, jax.vmap(self.edge_mlp)(inputs))
+        agg = segment_sum(messages, g.receivers, g.num_nodes, g.edge_mask)
+        updates = norm(self.node_norm, jax.vmap(self.node_mlp)(jnp.concatenate([g.nodes, agg], -1)))
+        edges = jnp.where(g.edge_mask[:, None], g.edges + messages, g.edges)
+        nodes = jnp.where(g.node_mask[:, None], g.nodes + updates, g.nodes)
+        return eqx.tree_at(lambda t: (t.nodes, t.edges), g, (nodes, edges))
+
+
+def _pairwise_sq_dist(x: Float[Array, "n d"]) -> Float[Array, "n n"]:
+    diff = x[:, None, :] - x[None, :, :]
+    return (diff**2).sum(-1)
+
+
+def knn_graph(
+    x: Float[Array, "n d"], k: int, mask: Bool[Array, " n"] | None = None, *, self_loops: bool = False
+) -> tuple[Int[Array, " e"], Int[Array, " e"], Bool[Array, " e"]]:
+    """Edges from each node's k nearest neighbours to the node; returns (senders, receivers, edge_mask).
+
+    E = N * k, static. Neighbours are found with a dense distance matrix and `lax.top_k` (O(N^2)
+    memory, fine for the populations here). Masked nodes neither send nor receive real edges; a node
+    with fewer than k valid neighbours gets masked padding edges.
+    """
+    n = x.shape[0]
+    if not 0 < k <= n - (0 if self_loops else 1):
+        raise ValueError(f"knn_graph needs 0 < k <= {n - (0 if self_loops else 1)} for {n} points, got k={k}")
+    valid = jnp.ones(n, bool) if mask is None else mask
+    d2 = _pairwise_sq_dist(x)
+    allowed = valid[None, :] & valid[:, None]
+    if not self_loops:
+        allowed &= ~jnp.eye(n, dtype=bool)
+    d2 = jnp.where(allowed, d2, jnp.inf)
+    neg, nbr = jax.lax.top_k(-d2, k)  # [n, k] nearest first
+    receivers = jnp.repeat(jnp.arange(n), k)
+    senders = nbr.reshape(-1)
+    return senders, receivers, jnp.isfinite(neg).reshape(-1)
+
+
+def radius_graph(
+    x: Float[Array, "n d"],
+    radius: float,
+    max_edges: int,
+    mask: Bool[Array, " n"] | None = None,
+    *,
+    self_loops: bool = False,
+) -> tuple[Int[Array, " e"], Int[Array, " e"], Bool[Array, " e"], Int[Array, ""]]:
+    """All pairs closer than `radius`, padded to `max_edges`; returns (senders, receivers, mask, count).
+
+    `count` is the true number of edges: if it exceeds `max_edges` the graph was truncated, which the
+    caller should treat as an error (raise `max_edges`). Dense O(N^2) search.
+    """
+    n = x.shape[0]
+    valid = jnp.ones(n, bool) if mask is None else mask
+    adj = (_pairwise_sq_dist(x) < radius**2) & valid[None, :] & valid[:, None]
+    if not self_loops:
+        adj &= ~jnp.eye(n, dtype=bool)
+    receivers, senders = jnp.nonzero(adj, size=max_edges, fill_value=0)
+    count = adj.sum()
+    return senders, receivers, jnp.arange(max_edges) < count, count

@@ -1,0 +1,14 @@
+"""The built-in tasks: importing a method's task module registers its tasks.
+
+A researcher's own package registers more through the `sciml.tasks` entry-point group or
+`sciml run --import my_pkg.tasks`.
+"""
+
+from importlib import import_module
+
+BUILTIN_TASK_MODULES = (
+    "sciml.mfm.task",
+)
+
+for _module in BUILTIN_TASK_MODULES:
+    import_module(_module)

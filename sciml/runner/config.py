@@ -1,0 +1,267 @@
+"""Run configuration: frozen dataclasses loaded from YAML and overridden with `a.b=value`.
+
+An unknown key, a wrong type, a missing file or an unknown task stops at once with a message that
+names it and lists what is valid.
+"""
+
+import copy
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .task import task_class
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used as written."""
+
+
+def _choice(key, value, valid):
+    if value not in valid:
+        raise ConfigError(f"{key} must be one of {list(valid)}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and learning-rate schedule (optax)."""
+
+    name: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    b1: float = 0.9
+    b2: float = 0.999
+    schedule: str = "constant"  # constant | cosine (linear warm-up, then cosine decay to end_lr)
+    warmup: int = 0
+    end_lr: float = 0.0
+    clip: float = 0.0  # global-norm gradient clipping; 0 = off
+
+    def __post_init__(self):
+        _choice("optim.name", self.name, ("adam", "adamw", "sgd"))
+        _choice("optim.schedule", self.schedule, ("constant", "cosine"))
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Length, seed and the cadence of logging, evaluation and checkpoints."""
+
+    steps: int = 1000
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 0  # 0 = evaluate only at the end
+    checkpoint_every: int = 0  # 0 = only at the end
+    keep: int = 3  # checkpoints kept
+    ema: float = 0.0  # EMA decay of the parameters; 0 = off
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ConfigError(f"train.steps must be >= 1, got {self.steps}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"train.ema must be in [0, 1), got {self.ema}")
+        for k in ("log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"train.{k} must be >= 0, got {getattr(self, k)}")
+        if self.keep < 1:
+            raise ConfigError(f"train.keep must be >= 1, got {self.keep}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A whole experiment: where it lives, the task and how it is trained."""
+
+    experiment: str
+    name: str
+    task: Any  # the task dataclass instance
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    sweep: Any = None  # raw sweep spec (dict of key -> list, or list of override dicts)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form, round-trippable through `from_dict` (the `task` section carries its name)."""
+        out = {"experiment": self.experiment, "name": self.name}
+        out["task"] = {"name": task_name(self.task), **_asdict(self.task)}
+        out["train"] = _asdict(self.train)
+        out["optim"] = _asdict(self.optim)
+        if self.sweep is not None:
+            out["sweep"] = self.sweep
+        return out
+
+
+def task_name(task: Any) -> str:
+    from .task import _REGISTRY
+
+    for name, cls in _REGISTRY.items():
+        if type(task) is cls:
+            return name
+    raise ConfigError(f"{type(task).__name__} is not a registered task")
+
+
+def _asdict(obj) -> dict:
+    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+# --------------------------------------------------------------------------------------- loading
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML config file into a dict; a missing file is named in the error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
+    """Apply `a.b=value` overrides (value parsed as YAML) to a nested dict, returning a new dict."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key.sub=value")
+        key, text = item.split("=", 1)
+        set_key(out, key.strip(), yaml.safe_load(text) if text.strip() else "")
+    return out
+
+
+def set_key(raw: dict, key: str, value: Any) -> None:
+    """Set dotted `key` (e.g. `task.lr`) in a nested dict in place."""
+    *path, last = key.split(".")
+    node = raw
+    for p in path:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key!r}: {p!r} is not a section")
+    node[last] = value
+
+
+def from_dict(raw: dict, *, source: str = "config") -> RunConfig:
+    """Build and validate a RunConfig from a nested dict (YAML + overrides)."""
+    raw = dict(raw)
+    valid = [f.name for f in dataclasses.fields(RunConfig)]
+    _reject_unknown(raw, valid, source)
+    for k in ("experiment", "name", "task"):
+        if k not in raw:
+            raise ConfigError(f"{source}: missing required key {k!r}")
+    task_raw = dict(raw["task"] or {})
+    if "name" not in task_raw:
+        raise ConfigError(f"{source}: task.name is required (the registered task to run)")
+    try:
+        cls = task_class(task_raw.pop("name"))
+    except KeyError as e:
+        raise ConfigError(f"{source}: {e.args[0]}") from None
+    return RunConfig(
+        experiment=_typed(str, raw["experiment"], "experiment"),
+        name=_typed(str, raw["name"], "name"),
+        task=build(cls, task_raw, "task"),
+        train=build(TrainConfig, raw.get("train") or {}, "train"),
+        optim=build(OptimConfig, raw.get("optim") or {}, "optim"),
+        sweep=raw.get("sweep"),
+    )
+
+
+def load_config(config: "str | Path | dict | RunConfig", overrides: typing.Iterable[str] = ()) -> RunConfig:
+    """A RunConfig from a YAML path, a dict or a RunConfig, with overrides applied."""
+    overrides = list(overrides)
+    if isinstance(config, RunConfig):
+        if not overrides:
+            return config
+        config = config.to_dict()
+    if isinstance(config, str | Path):
+        source = str(config)
+        raw = load_yaml(config)
+    else:
+        source, raw = "config", config
+    return from_dict(apply_overrides(raw, overrides), source=source)
+
+
+def build(cls: type, raw: dict, prefix: str):
+    """Instantiate dataclass `cls` from `raw`, checking keys and coercing/validating types."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix} must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    _reject_unknown(raw, list(fields), prefix)
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _typed(hints[k], v, f"{prefix}.{k}") for k, v in raw.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{prefix}: {e}") from None
+
+
+def _reject_unknown(raw: dict, valid: list[str], prefix: str):
+    for k in raw:
+        if k not in valid:
+            hint = difflib.get_close_matches(k, valid, n=1)
+            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"unknown key {prefix}.{k}{did}; valid keys: {sorted(valid)}")
+
+
+def _typed(tp, value, key: str):
+    """Coerce `value` to annotation `tp` where lossless (int -> float, '1e-3' -> float, list -> tuple)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _typed(a, value, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: expected {tp}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{key}: expected {len(args)} items, got {len(value)}")
+        return tuple(_typed(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads "1e-3" as a string
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    else:
+        return value
+    name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"{key}: expected {name}, got {value!r} ({type(value).__name__})")

@@ -1,0 +1,72 @@
+"""Sweeps: a grid (or list) of overrides from the YAML `sweep:` section, one run directory per point.
+
+Finished points are skipped on a re-run; a failing point is reported and the others go on; a summary
+CSV is written at the end.
+"""
+
+import csv
+import itertools
+import traceback
+from pathlib import Path
+
+from .config import ConfigError, apply_overrides, load_yaml, set_key
+from .train import run
+
+
+def sweep_points(spec) -> list[dict]:
+    """Override dicts of a sweep spec: a mapping key -> list of values (grid), or a list of mappings."""
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if not isinstance(v, list) or not v:
+                raise ConfigError(f"sweep.{k} must be a non-empty list of values, got {v!r}")
+        keys = list(spec)
+        return [dict(zip(keys, values)) for values in itertools.product(*(spec[k] for k in keys))]
+    if isinstance(spec, list) and all(isinstance(p, dict) for p in spec) and spec:
+        return [dict(p) for p in spec]
+    raise ConfigError(f"sweep must be a mapping key -> [values] or a list of mappings, got {spec!r}")
+
+
+def point_name(point: dict) -> str:
+    """A readable, file-safe directory name for one sweep point, e.g. `coupling=ot,lr=0.001`."""
+    parts = [f"{k.split('.')[-1]}={v}" for k, v in point.items()]
+    return ",".join(parts).replace("/", "_").replace(" ", "")
+
+
+def sweep(
+    config: str | Path, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path = "runs",
+    progress: bool = True,
+) -> list[dict]:
+    """Run every point of the config's `sweep:` section; returns and writes the summary rows."""
+    raw = load_yaml(config)
+    if "sweep" not in raw:
+        raise ConfigError(f"{config}: no sweep: section to expand")
+    points = sweep_points(raw.pop("sweep"))
+    base_name = str(raw.get("name", Path(config).stem))
+    rows = []
+    for point in points:
+        name = f"{base_name}/{point_name(point)}"
+        point_raw = apply_overrides(raw, overrides)
+        for k, v in point.items():
+            set_key(point_raw, k, v)
+        set_key(point_raw, "name", name)
+        row = {"point": point_name(point), **point}
+        try:
+            r = run(point_raw, runs_dir=runs_dir, progress=progress)
+            row["status"] = "skipped" if r.reopened else "done"
+            row.update(r.final)
+        except Exception as e:  # a failed point is reported; the others go on
+            row["status"] = "failed"
+            row["error"] = f"{type(e).__name__}: {e}"
+            err_dir = Path(runs_dir) / str(raw.get("experiment")) / name
+            err_dir.mkdir(parents=True, exist_ok=True)
+            (err_dir / "error.txt").write_text(traceback.format_exc())
+            print(f"sweep point {row['point']} failed: {row['error']}")
+        rows.append(row)
+    out = Path(runs_dir) / str(raw.get("experiment")) / base_name / "summary.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return rows

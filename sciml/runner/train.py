@@ -1,0 +1,335 @@
+"""The training loop: one jitted SPMD step, checkpoints that resume exactly, logs and evaluation.
+
+The batch of step s and the step's random key are pure functions of (seed, s), so a killed run that
+restarts from its latest checkpoint ends exactly where an uninterrupted run ends, and every process
+computes the same global batch and places only its own slice.
+"""
+
+import dataclasses
+import json
+import sys
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import yaml
+from jaxtyping import PyTree
+from tqdm.auto import tqdm
+
+from .checkpoint import Checkpoints
+from .config import ConfigError, OptimConfig, RunConfig, load_config
+from .devices import check_batch, data_mesh, replicate, shard_batch
+from .task import trainable_filter
+
+#: Keys of the run's random streams, folded into the seed.
+_TRAIN_STREAM, _INIT_STREAM, _EVAL_STREAM = 0, 1, 2
+
+
+class TrainState(eqx.Module):
+    """Everything a checkpoint must hold: the model, the optimiser state and the EMA model."""
+
+    model: eqx.Module
+    opt_state: PyTree
+    ema: eqx.Module | None
+
+
+def make_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    """Optax optimiser from config: Adam/AdamW/SGD, warm-up (+ cosine) schedule, global-norm clipping."""
+    if cfg.schedule == "cosine":
+        lr = optax.warmup_cosine_decay_schedule(
+            0.0, cfg.lr, cfg.warmup, max(total_steps, cfg.warmup + 1), cfg.end_lr
+        )
+    elif cfg.warmup > 0:
+        lr = optax.join_schedules(
+            [optax.linear_schedule(0.0, cfg.lr, cfg.warmup), optax.constant_schedule(cfg.lr)], [cfg.warmup]
+        )
+    else:
+        lr = cfg.lr
+    if cfg.name == "adam":
+        opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
+    elif cfg.name == "adamw":
+        opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+    else:
+        opt = optax.sgd(lr, momentum=cfg.b1 or None)
+    return optax.chain(optax.clip_by_global_norm(cfg.clip), opt) if cfg.clip > 0 else opt
+
+
+class Trainer:
+    """Builds the state and the jitted step of a configured run on a ("data",) mesh."""
+
+    def __init__(self, config: RunConfig, mesh: jax.sharding.Mesh | None = None):
+        self.config = config
+        self.task = config.task
+        self.mesh = data_mesh() if mesh is None else mesh
+        self.optimizer = make_optimizer(config.optim, config.train.steps)
+        self.seed_key = jax.random.PRNGKey(config.train.seed)
+        self.step = self._make_step()
+
+    def key(self, stream: int, index: int = 0) -> jax.Array:
+        return jax.random.fold_in(jax.random.fold_in(self.seed_key, stream), index)
+
+    def init_state(self) -> TrainState:
+        """The initial state on the host (identical on every process)."""
+        model = self.task.init(key=self.key(_INIT_STREAM))
+        params = eqx.filter(model, trainable_filter(self.task, model))
+        ema = model if self.config.train.ema > 0 else None
+        return TrainState(model, self.optimizer.init(params), ema)
+
+    def place(self, state: TrainState) -> TrainState:
+        """Replicate a host state on every device."""
+        return replicate(state, self.mesh)
+
+    def host_batch(self, step: int) -> PyTree:
+        return self.task.batch(step, seed=self.config.train.seed)
+
+    def device_batch(self, step: int) -> PyTree:
+        return shard_batch(self.host_batch(step), self.mesh)
+
+    def batch_size(self) -> int:
+        return check_batch(self.host_batch(0), self.mesh.size)
+
+    def _make_step(self):
+        task, optimizer, decay, seed_key = self.task, self.optimizer, self.config.train.ema, self.seed_key
+
+        @eqx.filter_jit(donate="all-except-first")
+        def step(step_index, state: TrainState, batch):
+            key = jax.random.fold_in(jax.random.fold_in(seed_key, _TRAIN_STREAM), step_index)
+            params, static = eqx.partition(state.model, trainable_filter(task, state.model))
+
+            def loss_fn(p):
+                return task.loss(eqx.combine(p, static), batch, key=key)
+
+            (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, state.opt_state, params)
+            model = eqx.combine(optax.apply_updates(params, updates), static)
+            ema = state.ema
+            if ema is not None:
+                ema = jax.tree_util.tree_map(
+                    lambda e, p: decay * e + (1 - decay) * p if eqx.is_inexact_array(p) else p,
+                    ema,
+                    model,
+                )
+            metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads)}
+            return TrainState(model, opt_state, ema), metrics
+
+        return step
+
+
+@dataclasses.dataclass
+class Run:
+    """A run directory and what it holds: config, metrics, final evaluation and the trained model."""
+
+    dir: Path
+    config: RunConfig
+    reopened: bool = False  # True when `run` found the run already finished and trained nothing
+
+    @property
+    def task(self) -> Any:
+        return self.config.task
+
+    @property
+    def metrics(self) -> list[dict]:
+        return _read_jsonl(self.dir / "metrics.jsonl")
+
+    @property
+    def final(self) -> dict:
+        path = self.dir / "final.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @property
+    def finished(self) -> bool:
+        return (self.dir / "final.json").exists()
+
+    @cached_property
+    def state(self) -> TrainState:
+        """The latest checkpointed train state, on the host."""
+        trainer = Trainer(self.config, mesh=_local_mesh())
+        ckpt = Checkpoints(self.dir / "checkpoints", keep=self.config.train.keep)
+        try:
+            state, _ = ckpt.restore(trainer.init_state())
+        finally:
+            ckpt.close()
+        return jax.tree_util.tree_map(jnp.asarray, state)
+
+    @property
+    def model(self) -> eqx.Module:
+        """The trained model (the EMA model when EMA is on)."""
+        return self.state.ema if self.state.ema is not None else self.state.model
+
+    def evaluate(self, *, step: int | None = None) -> dict:
+        """Run the task's evaluation on the latest model again."""
+        return _evaluate(self.config, self.model, self.dir, step or 0)
+
+    def history(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one logged metric, e.g. `run.history("loss")`."""
+        rows = [m for m in self.metrics if key in m]
+        return np.array([m["step"] for m in rows]), np.array([m[key] for m in rows])
+
+
+def _local_mesh():
+    return jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.local_devices()[:1])
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _evaluate(config: RunConfig, model, run_dir: Path, step: int) -> dict:
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.train.seed), _EVAL_STREAM), step)
+    out = config.task.evaluate(model, key=key, run_dir=run_dir)
+    return {k: float(v) for k, v in out.items()}
+
+
+def run_dir_of(config: RunConfig, runs_dir: str | Path) -> Path:
+    return Path(runs_dir) / config.experiment / config.name
+
+
+def load(run_dir: str | Path) -> Run:
+    """Open a run directory written by `run`."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+    return Run(run_dir, load_config(path))
+
+
+def run(
+    config: "str | Path | dict | RunConfig",
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    runs_dir: str | Path = "runs",
+    progress: bool = True,
+) -> Run:
+    """Train (or resume, or reopen if finished) the configured experiment; returns the `Run`.
+
+    The run lives in `runs_dir/<experiment>/<name>/`. Re-running the same config resumes from the
+    latest checkpoint; a finished run is returned as it is. A run directory holding a different
+    config is an error (choose another `name`).
+    """
+    config = load_config(config, overrides)
+    run_dir = run_dir_of(config, runs_dir)
+    primary = jax.process_index() == 0
+    resolved = config.to_dict()
+    resolved.pop("sweep", None)
+    cfg_path = run_dir / "config.yaml"
+    if cfg_path.exists():
+        previous = yaml.safe_load(cfg_path.read_text())
+        if previous != resolved:
+            diff = sorted(_diff_keys(previous, resolved))
+            raise ConfigError(
+                f"{run_dir} already holds a run with a different config (differs in {diff}); "
+                "use another name= or delete that directory"
+            )
+        if (run_dir / "final.json").exists():
+            return Run(run_dir, config, reopened=True)
+    elif primary:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+    trainer = Trainer(config)
+    train = config.train
+    ckpt = Checkpoints(run_dir / "checkpoints", keep=train.keep)
+    state = trainer.init_state()
+    start = 0
+    if ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(state)
+        start = int(meta["step"])
+    _truncate_metrics(run_dir / "metrics.jsonl", start, primary)
+    state = trainer.place(state)
+    log = _Log(run_dir / "metrics.jsonl", primary)
+
+    bar = tqdm(
+        total=train.steps, initial=start, disable=not (progress and primary), desc=config.name,
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,
+    )
+    pending: list[tuple[int, dict]] = []
+    last_loss = float("nan")
+    t_last, s_last = time.perf_counter(), start
+    try:
+        for s in range(start, train.steps):
+            state, metrics = trainer.step(jnp.asarray(s, jnp.int32), state, trainer.device_batch(s))
+            pending.append((s + 1, metrics))
+            done = s + 1
+            at_log = train.log_every and done % train.log_every == 0
+            at_ckpt = train.checkpoint_every and done % train.checkpoint_every == 0
+            at_eval = train.eval_every and done % train.eval_every == 0 and done < train.steps
+            if at_log or at_ckpt or at_eval or done == train.steps:
+                row = _flush(pending, ckpt)
+                pending = []
+                now = time.perf_counter()
+                row["steps_per_s"] = (done - s_last) / max(now - t_last, 1e-9)
+                t_last, s_last = now, done
+                last_loss = row["loss"]
+                log.write({"step": done, **row})
+                bar.set_postfix(loss=f"{row['loss']:.4g}", it_s=f"{row['steps_per_s']:.1f}")
+            if at_ckpt or done == train.steps:
+                ckpt.save(done, state, {"step": done, "seed": train.seed})
+            if at_eval and primary:
+                log.write({"step": done, **_prefixed(_evaluate(config, _host_model(state), run_dir, done))})
+            bar.update(1)
+        ckpt.wait()
+    finally:
+        bar.close()
+        ckpt.close()
+
+    if primary:
+        final = {"step": train.steps, "loss": last_loss}
+        final.update(_evaluate(config, _host_model(state), run_dir, train.steps))
+        log.write({"step": train.steps, **_prefixed(final)})
+        (run_dir / "final.json").write_text(json.dumps(final, indent=2))
+    return Run(run_dir, config)
+
+
+def _host_model(state: TrainState) -> eqx.Module:
+    model = state.ema if state.ema is not None else state.model
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)) if eqx.is_array(x) else x, model)
+
+
+def _flush(pending: list[tuple[int, dict]], ckpt: Checkpoints) -> dict:
+    """Mean of the pending steps' metrics; stops the run on a non-finite loss (last checkpoint kept)."""
+    host = jax.device_get([m for _, m in pending])
+    for (step, _), m in zip(pending, host):
+        if not np.isfinite(m["loss"]):
+            raise FloatingPointError(
+                f"loss is {m['loss']} at step {step}; stopping. The last good checkpoint "
+                f"(step {ckpt.latest_step()}) is kept in {ckpt.directory}"
+            )
+    return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+
+
+def _prefixed(d: dict) -> dict:
+    return {(k if k in ("step",) else f"eval/{k}"): v for k, v in d.items()}
+
+
+def _truncate_metrics(path: Path, step: int, primary: bool) -> None:
+    """Drop log lines beyond the checkpoint a resumed run restarts from."""
+    if primary and path.exists():
+        rows = [r for r in _read_jsonl(path) if r["step"] <= step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in set(a) | set(b):
+            out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+class _Log:
+    def __init__(self, path: Path, primary: bool):
+        self.path, self.primary = path, primary
+
+    def write(self, row: dict) -> None:
+        if self.primary:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")

@@ -1,0 +1,76 @@
+"""Several devices and several processes give the same training as one device (to float tolerance)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DEMO = "experiments/quickstart/flow_matching_2d.yaml"
+SMALL = ["train.steps=12", "train.log_every=1", "train.checkpoint_every=6", "task.batch_size=64",
+         "task.eval_samples=100", "task.eval_trajectories=8"]
+
+
+def _env(devices: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_FLAGS", "JAX_NUM_CPU"))}
+    env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(devices))
+    return env
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "sciml.runner.cli", "run", DEMO, *SMALL, *args, "--no-progress"]
+
+
+def _losses(run_dir: Path) -> list[float]:
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def single_device_run(tmp_path_factory, repo):
+    runs = tmp_path_factory.mktemp("one")
+    subprocess.run(_cli("--runs-dir", str(runs)), cwd=repo, env=_env(1), check=True, capture_output=True)
+    return runs / "quickstart" / "flow_matching_2d"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coupling", ["ot"])
+def test_four_devices_same_loss_curve(single_device_run, tmp_path, repo, coupling):
+    runs = tmp_path / "four"
+    check = [sys.executable, "-c", "import jax; assert jax.device_count() == 4, jax.devices()"]
+    subprocess.run(check, env=_env(4), check=True)
+    subprocess.run(_cli("--runs-dir", str(runs)), cwd=repo, env=_env(4), check=True, capture_output=True)
+    one, four = _losses(single_device_run), _losses(runs / "quickstart" / "flow_matching_2d")
+    assert len(one) == len(four) == 12
+    np.testing.assert_allclose(four, one, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_processes_over_loopback_same_final_loss(single_device_run, tmp_path, repo):
+    runs = tmp_path / "two"
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            _cli("--runs-dir", str(runs), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                 "--process-id", str(i)),
+            cwd=repo, env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(o[-3000:] for o in outs)
+    run_dir = runs / "quickstart" / "flow_matching_2d"
+    two = json.loads((run_dir / "final.json").read_text())
+    one = json.loads((single_device_run / "final.json").read_text())
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+    np.testing.assert_allclose(_losses(run_dir), _losses(single_device_run), rtol=1e-4, atol=1e-6)

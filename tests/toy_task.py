@@ -1,0 +1,50 @@
+"""A tiny registered task for runner tests: linear regression with an MLP, optionally failing.
+
+Importable as `toy_task` (tests/ is on sys.path); `sciml --import toy_task` registers it for the CLI.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sciml.nn import MLP
+from sciml.runner import register_task
+
+TRUE_W = np.array([[1.5, -2.0], [0.5, 1.0], [-1.0, 0.25]], np.float32)
+
+
+@register_task("toy_regression")
+@dataclasses.dataclass(frozen=True)
+class ToyRegression:
+    """Fit y = x W + noise with a small MLP (a test fixture, not a method)."""
+
+    batch_size: int = 32
+    width: int = 16
+    nan_at_step: int = -1  # make the loss NaN from this step on (tests the NaN guard)
+    fail: bool = False  # raise at init (tests sweep failure reporting)
+
+    def init(self, *, key):
+        if self.fail:
+            raise RuntimeError("this sweep point fails on purpose")
+        return MLP(3, 2, self.width, 1, key=key)
+
+    def batch(self, step, *, seed):
+        rng = np.random.default_rng([seed, step])
+        x = rng.standard_normal((self.batch_size, 3)).astype(np.float32)
+        y = x @ TRUE_W + 0.01 * rng.standard_normal((self.batch_size, 2)).astype(np.float32)
+        return {"x": x, "y": y, "step": np.full((self.batch_size,), step, np.int32)}
+
+    def loss(self, model, batch, *, key):
+        pred = jax.vmap(model)(batch["x"])
+        mse = jnp.mean((pred - batch["y"]) ** 2)
+        if self.nan_at_step >= 0:
+            mse = jnp.where(batch["step"][0] >= self.nan_at_step, jnp.nan, mse)
+        return mse, {"mse": mse}
+
+    def evaluate(self, model, *, key, run_dir: Path):
+        x = np.random.default_rng(99).standard_normal((256, 3)).astype(np.float32)
+        pred = np.asarray(jax.vmap(model)(jnp.asarray(x)))
+        return {"test_mse": float(((pred - x @ TRUE_W) ** 2).mean())}
