@@ -6,6 +6,7 @@ Importable as `toy_task` (tests/ is on sys.path); `sciml --import toy_task` regi
 import dataclasses
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,6 +44,12 @@ class ToyRegression:
         if self.nan_at_step >= 0:
             mse = jnp.where(batch["step"][0] >= self.nan_at_step, jnp.nan, mse)
         return mse, {"mse": mse}
+
+    def param_labels(self, params):
+        # First layer is group "first", the rest "rest" (exercises train.alternate).
+        labels = jax.tree_util.tree_map(lambda _: "rest", params)
+        first = lambda sub: jax.tree_util.tree_map(lambda _: "first", sub)
+        return eqx.tree_at(lambda m: m.layers[0], labels, replace_fn=first)
 
     def evaluate(self, model, *, key, run_dir: Path):
         x = np.random.default_rng(99).standard_normal((256, 3)).astype(np.float32)

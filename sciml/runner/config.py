@@ -58,6 +58,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # 0 = only at the end
     keep: int = 3  # checkpoints kept
     ema: float = 0.0  # EMA decay of the parameters; 0 = off
+    alternate: tuple[str, ...] = ()  # parameter groups updated on alternating steps (task.param_labels)
 
     def __post_init__(self):
         if self.steps < 1:

@@ -23,8 +23,9 @@ from jaxtyping import PyTree
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoints
-from .config import ConfigError, OptimConfig, RunConfig, load_config
+from .config import ConfigError, RunConfig, load_config
 from .devices import check_batch, data_mesh, replicate, shard_batch
+from .optim import make_optimizer
 from .task import trainable_filter
 
 #: Keys of the run's random streams, folded into the seed.
@@ -39,27 +40,6 @@ class TrainState(eqx.Module):
     ema: eqx.Module | None
 
 
-def make_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
-    """Optax optimiser from config: Adam/AdamW/SGD, warm-up (+ cosine) schedule, global-norm clipping."""
-    if cfg.schedule == "cosine":
-        lr = optax.warmup_cosine_decay_schedule(
-            0.0, cfg.lr, cfg.warmup, max(total_steps, cfg.warmup + 1), cfg.end_lr
-        )
-    elif cfg.warmup > 0:
-        lr = optax.join_schedules(
-            [optax.linear_schedule(0.0, cfg.lr, cfg.warmup), optax.constant_schedule(cfg.lr)], [cfg.warmup]
-        )
-    else:
-        lr = cfg.lr
-    if cfg.name == "adam":
-        opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
-    elif cfg.name == "adamw":
-        opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
-    else:
-        opt = optax.sgd(lr, momentum=cfg.b1 or None)
-    return optax.chain(optax.clip_by_global_norm(cfg.clip), opt) if cfg.clip > 0 else opt
-
-
 class Trainer:
     """Builds the state and the jitted step of a configured run on a ("data",) mesh."""
 
@@ -67,7 +47,12 @@ class Trainer:
         self.config = config
         self.task = config.task
         self.mesh = data_mesh() if mesh is None else mesh
-        self.optimizer = make_optimizer(config.optim, config.train.steps)
+        self.optimizer = make_optimizer(
+            config.optim,
+            config.train.steps,
+            alternate=config.train.alternate,
+            labels=getattr(self.task, "param_labels", None),
+        )
         self.seed_key = jax.random.PRNGKey(config.train.seed)
         self.step = self._make_step()
 

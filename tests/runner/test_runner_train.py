@@ -103,3 +103,27 @@ def test_sigkill_after_checkpoint_then_resume_matches(tmp_path, repo):
     b = load(tmp_path / "clean" / "quickstart" / "flow_matching_2d")
     assert all(np.array_equal(x, y) for x, y in zip(_params(a.model), _params(b.model)))
     assert json.loads((a.dir / "final.json").read_text())["loss"] == pytest.approx(b.final["loss"], rel=1e-6)
+
+
+def test_alternating_groups_update_on_their_own_steps(tmp_path):
+    from sciml.runner import Trainer, load_config
+
+    cfg = load_config(TOY, ["train.alternate=[first, rest]"])
+    trainer = Trainer(cfg)
+    state = trainer.place(trainer.init_state())
+    snap = lambda s: ([np.asarray(x) for x in jax.tree_util.tree_leaves(s.model.layers[0])],
+                      [np.asarray(x) for x in jax.tree_util.tree_leaves(s.model.layers[1:])])
+    first0, rest0 = snap(state)
+    state, _ = trainer.step(jax.numpy.asarray(0), state, trainer.device_batch(0))
+    first1, rest1 = snap(state)
+    assert not all(np.array_equal(a, b) for a, b in zip(first0, first1))
+    assert all(np.array_equal(a, b) for a, b in zip(rest0, rest1))
+    state, _ = trainer.step(jax.numpy.asarray(1), state, trainer.device_batch(1))
+    first2, rest2 = snap(state)
+    assert all(np.array_equal(a, b) for a, b in zip(first1, first2))
+    assert not all(np.array_equal(a, b) for a, b in zip(rest1, rest2))
+    r = run(TOY, ["train.alternate=[first, rest]", "name=alt"], runs_dir=tmp_path, progress=False)
+    _, loss = r.history("loss")
+    assert loss[-1] < 0.5 * loss[0]
+    with pytest.raises(ValueError, match=r"groups \['first'\] not in train.alternate \['rest', 'other'\]"):
+        Trainer(load_config(TOY, ["train.alternate=[rest, other]"])).init_state()
