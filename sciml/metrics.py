@@ -43,7 +43,7 @@ def w2(x: ArrayLike, y: ArrayLike) -> float:
 
 
 def sliced_w2(
-    x: Float[Array, "n d"], y: Float[Array, "n d"], *, key: PRNGKeyArray, num_projections: int = 128
+    x: Float[Array, "n d"], y: Float[Array, "m e"], *, key: PRNGKeyArray, num_projections: int = 128
 ) -> Float[Array, ""]:
     """Sliced 2-Wasserstein distance: sqrt of the mean over random directions of the 1-D W2^2.
 

@@ -8,7 +8,7 @@ Reference: Lipman et al. 2023 (flow matching); Atanackovic et al. 2024, Sec. 3 (
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..nn import MLP, FourierFeatures, sinusoidal_embedding
 
@@ -42,7 +42,7 @@ class VectorField(eqx.Module):
         self.time_dim, self.cond_dim = time_dim, cond_dim
 
     def __call__(
-        self, t: Float[Array, ""], x: Float[Array, " d"], cond: Float[Array, " c"] | None = None
+        self, t: Float[ArrayLike, ""], x: Float[Array, " d"], cond: Float[Array, " c"] | None = None
     ) -> Float[Array, " d"]:
         # t lives in [0, 1]: scale it so the embedding's frequencies (1e-4 .. 1) resolve it.
         parts = [sinusoidal_embedding(TIME_SCALE * t, self.time_dim), x]

@@ -8,7 +8,7 @@ shapes let batches of graphs be stacked, jitted once and sharded like any other 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from ._mlp import MLP
 
@@ -50,21 +50,21 @@ def _expand(w, data):
     return w.reshape(w.shape + (1,) * (data.ndim - 1))
 
 
-def segment_sum(data: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+def segment_sum(data: ArrayLike, segment_ids: Int[ArrayLike, " e"], num_segments: int, mask=None) -> Array:
     """Sum of `data` rows per segment, ignoring rows where `mask` is False."""
     if mask is not None:
         data = jnp.where(_expand(mask, data), data, 0)
     return jax.ops.segment_sum(data, segment_ids, num_segments)
 
 
-def segment_mean(data: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+def segment_mean(data: ArrayLike, segment_ids: Int[ArrayLike, " e"], num_segments: int, mask=None) -> Array:
     """Mean of `data` rows per segment; empty segments give 0."""
     total = segment_sum(data, segment_ids, num_segments, mask)
     count = jax.ops.segment_sum(_weights(data, mask), segment_ids, num_segments)
     return total / _expand(jnp.maximum(count, 1), total)
 
 
-def segment_max(data: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+def segment_max(data: ArrayLike, segment_ids: Int[ArrayLike, " e"], num_segments: int, mask=None) -> Array:
     """Max of `data` rows per segment; empty segments give 0 (not -inf)."""
     if mask is not None:
         data = jnp.where(_expand(mask, data), data, -jnp.inf)
@@ -72,7 +72,7 @@ def segment_max(data: Array, segment_ids: Int[Array, " e"], num_segments: int, m
     return jnp.where(jnp.isfinite(out), out, 0)
 
 
-def segment_softmax(logits: Array, segment_ids: Int[Array, " e"], num_segments: int, mask=None) -> Array:
+def segment_softmax(logits: ArrayLike, segment_ids: Int[ArrayLike, " e"], num_segments: int, mask=None) -> Array:
     """Softmax of `logits` over the rows of each segment (e.g. over each node's incoming edges).
 
     Masked rows get weight 0; a segment with no unmasked row gives all zeros. O(E) memory.

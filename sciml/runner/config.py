@@ -6,6 +6,7 @@ names it and lists what is valid.
 
 import copy
 import dataclasses
+from collections.abc import Iterable
 import difflib
 import types
 import typing
@@ -128,7 +129,7 @@ def load_yaml(path: str | Path) -> dict:
     return raw
 
 
-def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
+def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
     """Apply `a.b=value` overrides (value parsed as YAML) to a nested dict, returning a new dict."""
     out = copy.deepcopy(raw)
     for item in overrides:
@@ -175,7 +176,7 @@ def from_dict(raw: dict, *, source: str = "config") -> RunConfig:
     )
 
 
-def load_config(config: "str | Path | dict | RunConfig", overrides: typing.Iterable[str] = ()) -> RunConfig:
+def load_config(config: "str | Path | dict | RunConfig", overrides: Iterable[str] = ()) -> RunConfig:
     """A RunConfig from a YAML path, a dict or a RunConfig, with overrides applied."""
     overrides = list(overrides)
     if isinstance(config, RunConfig):

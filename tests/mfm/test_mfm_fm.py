@@ -17,9 +17,9 @@ def test_ot_coupling_is_optimal_against_pot(key):
     best = ot.emd2(ot.unif(64), ot.unif(64), ot.dist(x0, x1))
     assert ours == pytest.approx(best, rel=1e-5)
     assert sorted(map(tuple, paired)) == sorted(map(tuple, x1))  # a permutation of the targets
-    np.testing.assert_array_equal(couple("independent", x0, x1), x1)
+    np.testing.assert_array_equal(couple("independent", jnp.asarray(x0), jnp.asarray(x1)), x1)
     with pytest.raises(ValueError, match="unknown coupling"):
-        couple("sinkhorn", x0, x1)
+        couple("sinkhorn", jnp.asarray(x0), jnp.asarray(x1))
 
 
 def test_loss_is_zero_for_the_exact_field(key):

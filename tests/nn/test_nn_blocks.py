@@ -60,14 +60,13 @@ def test_attention_matches_reference_and_mask(key):
     k1, k2 = jax.random.split(key)
     att = MultiHeadAttention(8, 2, key=k1)
     x = jax.random.normal(k2, (5, 8))
-    mask = np.tril(np.ones((5, 5), bool))
-    np.testing.assert_allclose(att(x, mask=jnp.asarray(mask)), _reference_attention(att, x, x, mask), atol=1e-5)
+    mask = jnp.tril(jnp.ones((5, 5), bool))
+    np.testing.assert_allclose(att(x, mask=mask), _reference_attention(att, x, x, np.asarray(mask)), atol=1e-5)
     # Keys that are masked out do not influence the output.
     x2 = x.at[4].set(100.0)
     np.testing.assert_allclose(att(x, mask=mask)[:4], att(x2, mask=mask)[:4], atol=1e-5)
     # A fully masked row gives zeros, not NaN.
-    m = mask.copy()
-    m[0] = False
+    m = mask.at[0].set(False)
     assert jnp.all(jnp.isfinite(att(x, mask=m)))
 
 
