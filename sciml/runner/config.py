@@ -6,10 +6,10 @@ names it and lists what is valid.
 
 import copy
 import dataclasses
-from collections.abc import Iterable
 import difflib
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
