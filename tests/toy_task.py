@@ -55,3 +55,18 @@ class ToyRegression:
         x = np.random.default_rng(99).standard_normal((256, 3)).astype(np.float32)
         pred = np.asarray(jax.vmap(model)(jnp.asarray(x)))
         return {"test_mse": float(((pred - x @ TRUE_W) ** 2).mean())}
+
+
+@register_task("toy_regression_shards")
+@dataclasses.dataclass(frozen=True)
+class ToyRegressionShards(ToyRegression):
+    """ToyRegression whose processes each generate only their share of the batch."""
+
+    def batch(self, step, *, seed, process=(0, 1)):
+        index, count = process
+        per = self.batch_size // count
+        # Each example is generated from its own stream so a share never needs the others.
+        ids = np.arange(index * per, (index + 1) * per)
+        xs = np.stack([np.random.default_rng([seed, step, i]).standard_normal(3) for i in ids]).astype(np.float32)
+        y = xs @ TRUE_W
+        return {"x": xs, "y": y, "step": np.full((per,), step, np.int32)}

@@ -78,19 +78,30 @@ def check_batch(batch: PyTree, num_devices: int) -> int:
     return size
 
 
-def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
-    """Turn the global host batch into a global array sharded on "data".
+def process_slice(batch: PyTree, num_devices: int, index: int, count: int) -> PyTree:
+    """This process's contiguous share of a global host batch (checked for divisibility first)."""
+    size = check_batch(batch, num_devices)
+    per = size // count
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[index * per : (index + 1) * per], batch)
 
-    Every process computes the same global batch (a pure function of seed and step) and hands JAX only
-    its own contiguous slice, so no process ever transfers another's data.
+
+def shard_local_batch(local: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
+    """Assemble every process's share into one global array sharded on "data".
+
+    Each process hands JAX only its own rows (`jax.make_array_from_process_local_data`); no process
+    ever holds or transfers another's data.
     """
-    size = check_batch(batch, mesh.size)
     sharding = NamedSharding(mesh, P("data"))
-    n, i = jax.process_count(), jax.process_index()
-    per = size // n
+    count = jax.process_count()
 
     def put(x):
         x = np.asarray(x)
-        return jax.make_array_from_process_local_data(sharding, x[i * per : (i + 1) * per], x.shape)
+        global_shape = (x.shape[0] * count, *x.shape[1:])
+        if global_shape[0] % mesh.size:
+            raise ValueError(
+                f"batch size {global_shape[0]} is not divisible by the number of devices ({mesh.size}); "
+                f"choose a batch size that is a multiple of {mesh.size}"
+            )
+        return jax.make_array_from_process_local_data(sharding, x, global_shape)
 
-    return jax.tree_util.tree_map(put, batch)
+    return jax.tree_util.tree_map(put, local)

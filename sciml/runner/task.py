@@ -27,6 +27,8 @@ class Task(Protocol):
 
     Optional: `trainable(model) -> PyTree[bool]` marks the arrays the optimiser updates (default: all
     floating-point arrays). Arrays marked False are kept as they are (frozen features, normalisers).
+    Optional: `batch(step, seed=, process=(index, count))` returns only this process's contiguous
+    share of the global batch, for data too large to generate or read whole on every host.
     Optional: `param_labels(params) -> PyTree[str]` names each trainable array's group, for
     `train.alternate: [group_a, group_b]` (one optimiser per group, stepped on alternating batches).
     """

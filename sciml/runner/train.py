@@ -6,6 +6,7 @@ computes the same global batch and places only its own slice.
 """
 
 import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoints
 from .config import ConfigError, RunConfig, load_config
-from .devices import check_batch, data_mesh, replicate, shard_batch
+from .devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
 from .optim import make_optimizer
 from .task import trainable_filter
 
@@ -54,6 +55,7 @@ class Trainer:
             labels=getattr(self.task, "param_labels", None),
         )
         self.seed_key = jax.random.PRNGKey(config.train.seed)
+        self._loads_shares = "process" in inspect.signature(self.task.batch).parameters
         self.step = self._make_step()
 
     def key(self, stream: int, index: int = 0) -> jax.Array:
@@ -70,14 +72,24 @@ class Trainer:
         """Replicate a host state on every device."""
         return replicate(state, self.mesh)
 
-    def host_batch(self, step: int) -> PyTree:
-        return self.task.batch(step, seed=self.config.train.seed)
+    def local_batch(self, step: int) -> PyTree:
+        """This process's share of step `step`'s batch.
+
+        A task whose `batch` accepts `process=(index, count)` loads only its share (for data too large
+        to generate or read whole on every host); otherwise every process computes the same global
+        batch, a pure function of (seed, step), and keeps its own contiguous slice.
+        """
+        seed, index, count = self.config.train.seed, jax.process_index(), jax.process_count()
+        if self._loads_shares:
+            return self.task.batch(step, seed=seed, process=(index, count))
+        return process_slice(self.task.batch(step, seed=seed), self.mesh.size, index, count)
 
     def device_batch(self, step: int) -> PyTree:
-        return shard_batch(self.host_batch(step), self.mesh)
+        return shard_local_batch(self.local_batch(step), self.mesh)
 
     def batch_size(self) -> int:
-        return check_batch(self.host_batch(0), self.mesh.size)
+        """The global batch size."""
+        return check_batch(self.local_batch(0), 1) * jax.process_count()
 
     def _make_step(self):
         task, optimizer, decay, seed_key = self.task, self.optimizer, self.config.train.ema, self.seed_key

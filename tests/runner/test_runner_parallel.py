@@ -74,3 +74,23 @@ def test_two_processes_over_loopback_same_final_loss(single_device_run, tmp_path
     one = json.loads((single_device_run / "final.json").read_text())
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
     np.testing.assert_allclose(_losses(run_dir), _losses(single_device_run), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_processes_loading_their_own_share(tmp_path, repo):
+    cfg = tmp_path / "shards.yaml"
+    cfg.write_text("experiment: toy\nname: shards\ntask: {name: toy_regression_shards, batch_size: 16}\n"
+                   "train: {steps: 8, log_every: 1}\n")
+    env = {**_env(1), "PYTHONPATH": str(repo / "tests")}
+    base = [sys.executable, "-m", "sciml.runner.cli", "--import", "toy_task", "run", str(cfg), "--no-progress"]
+    subprocess.run([*base, "--runs-dir", str(tmp_path / "one")], cwd=repo, env=env, check=True, capture_output=True)
+    port = _free_port()
+    procs = [subprocess.Popen([*base, "--runs-dir", str(tmp_path / "two"), "--coordinator", f"127.0.0.1:{port}",
+                               "--num-processes", "2", "--process-id", str(i)],
+                              cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(o[-3000:] for o in outs)
+    one, two = _losses(tmp_path / "one/toy/shards"), _losses(tmp_path / "two/toy/shards")
+    assert len(one) == 8
+    np.testing.assert_allclose(two, one, rtol=1e-5)
