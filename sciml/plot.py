@@ -32,7 +32,7 @@ def figure(ncols: int = 1, nrows: int = 1, *, size: float = 3.0, **kw):
     return fig, axes
 
 
-def points(ax, x, *, label: str | None = None, s: float = 2.0, alpha: float = 0.6, **kw) -> None:
+def points(ax, x, *, label: str | None = None, s: float | int = 2.0, alpha: float = 0.6, **kw) -> None:
     """Scatter a 2-D point cloud with equal axes."""
     x = np.asarray(x)
     ax.scatter(x[:, 0], x[:, 1], s=s, alpha=alpha, label=label, linewidths=0, **kw)
