@@ -9,6 +9,7 @@ from importlib import import_module
 BUILTIN_TASK_MODULES = (
     "sciml.mfm.task",
     "sciml.gde.task",
+    "sciml.pfgmpp.task",
 )
 
 for _module in BUILTIN_TASK_MODULES:

@@ -1,0 +1,230 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # PFGM++: the augmented dimension D, on digits
+#
+# PFGM++ (Xu et al., ICML 2023) embeds N-dimensional data in N + D dimensions; the perturbation kernel
+# is p_r(x|y) ∝ (||x - y||² + r²)^-(N+D)/2 with r = σ√D. D = 1 is PFGM, D → ∞ is EDM's diffusion;
+# everything else (preconditioning, loss weight, σ law, Heun sampler) is EDM's. The paper's claims:
+#
+# 1. moderate D beats EDM on CIFAR-10 (FID 1.91 at D = 2048, 1.92 at D = 128, 1.98 for EDM; NFE 35);
+# 2. smaller D is more robust: FID degrades more gently with noise injection α, fewer sampling
+#    steps and post-training weight quantisation (Fig. 5), with D = 64 the most robust and EDM the least.
+#
+# We reproduce both at digits scale (8x8, N = 64) on a 2-core CPU, with an MLP denoiser (the U-Net is
+# in the package and the benchmark, but seven U-Net trainings do not fit the time budget). Our quality
+# metric is a Fréchet distance (FD) on the features of a small digits classifier (our stand-in for FID;
+# its scale is not FID's), with exact W2 and MMD in pixel space beside it.
+#
+# **Deviations from the original** (also in the docstrings): digits instead of CIFAR-10, an MLP
+# denoiser for the sweeps, 2000 training steps with EMA 0.999, the training clip of the Beta variable
+# kept as in the original (it bounds ~20% of radii at D = 1, N = 64), quantisation of every weight
+# (the original skipped its 32x32 layers), noise injection with per-sample keys (reproducible; the
+# original used the global RNG). One training seed per D: differences of about 1 FD are within noise.
+
+# %% tags=["parameters"]
+runs_dir = "runs"
+steps = 2000  # training steps per D
+Ds = [1, 4, 16, 64, 128, 2048, "inf"]
+num_samples = 1000
+robust_alphas = [0.05, 0.1, 0.2]
+robust_steps = [4, 6, 9, 12]  # NFE 7, 11, 17, 23 (the main evaluation is NFE 35)
+robust_bits = [4, 5, 6, 8]
+toy_steps = 0  # if > 0, also train the two-Gaussian toy of the original notebook, N = 1000, at toy_Ds
+toy_Ds = [10, 100, "inf"]
+unet_steps = 0  # if > 0, also train the U-Net on 16x16 digits at D = 128, slow on CPU
+
+# %%
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+
+from sciml import plot
+from sciml.pfgmpp import edm_schedule, num_function_evals
+from sciml.pfgmpp.data import resolve_digits_source
+from sciml.runner import run
+
+t_start = time.time()
+plot.style()
+print("digits source:", resolve_digits_source("auto"))
+
+
+def fmt(x, nd=2):
+    return "inf" if x == math.inf else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def table(rows, header):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    print("\n".join(lines))
+
+
+# %% [markdown]
+# ## The sampler: EDM schedule and NFE
+# n = 18 noise levels from σ_max = 80 to σ_min = 0.002 (ρ = 7), Heun steps and a final Euler step.
+
+# %%
+print("schedule (n = 18):", np.round(edm_schedule(18)[:-1], 4).tolist())
+print("NFE at n = 18:", num_function_evals(18))
+
+# %% [markdown]
+# ## 1. Sample quality against D (NFE 35)
+
+# %%
+lists = lambda xs: "[" + ",".join(str(x) for x in xs) + "]"
+results = {}
+for D in Ds:
+    t0 = time.time()
+    r = run(
+        "experiments/pfgmpp/digits.yaml",
+        [f"task.D={D}", f"name=digits_D{D}_{steps}", f"train.steps={steps}", f"task.num_samples={num_samples}",
+         f"task.robust_alphas={lists(robust_alphas)}", f"task.robust_steps={lists(robust_steps)}",
+         f"task.robust_bits={lists(robust_bits)}"],
+        runs_dir=runs_dir,
+        progress=False,
+    )
+    results[str(D)] = r
+    print(f"D = {D}: {time.time() - t0:.0f} s, FD {r.final['fd']:.2f}, W2 {r.final['w2']:.3f}")
+
+# %%
+N = 64
+paper_fid = {"64": 1.96, "128": 1.92, "2048": 1.91, "inf": 1.98}  # CIFAR-10, NFE 35 (reference file)
+first = next(iter(results.values())).final
+print(f"FD floor (held-out real digits vs training set): {first['fd_test_vs_train']:.2f}; "
+      f"classifier test accuracy {first['classifier_acc']:.3f}")
+rows = []
+for D, r in results.items():
+    f = r.final
+    nd = N / float(D)
+    rows.append([D, f"{nd:.3g}", f["fd"], f["w2"], f"{f['mmd']:.4f}", f["loss"], paper_fid.get(D, "-")])
+table(rows, ["D", "N/D", "FD (ours)", "W2 (ours)", "MMD (ours)", "final loss", "CIFAR-10 FID (paper)"])
+
+# %% [markdown]
+# ## 2. Robustness (the paper's Fig. 5): FD against α, NFE and weight bits, one curve per D
+
+# %%
+fig, axes = plot.figure(3, size=3.8)
+for D, r in results.items():
+    f = r.final
+    a = [0.0] + list(robust_alphas)
+    axes[0, 0].plot(a, [f["fd"]] + [f[f"fd_alpha{x:g}"] for x in robust_alphas], "o-", label=f"D={D}")
+    nfe = [num_function_evals(n) for n in robust_steps] + [35]
+    axes[0, 1].plot(nfe, [f[f"fd_nfe{x}"] for x in nfe[:-1]] + [f["fd"]], "o-", label=f"D={D}")
+    b = list(robust_bits) + [32]
+    axes[0, 2].plot(b, [f[f"fd_bits{x}"] for x in robust_bits] + [f["fd"]], "o-", label=f"D={D}")
+for ax, title, xl in zip(axes[0], ["(a) noise injection", "(b) sampling steps", "(c) weight quantisation"],
+                         ["alpha", "NFE", "bits (32 = float)"]):
+    ax.set(title=title, xlabel=xl, ylabel="FD (lower is better)", yscale="log")
+axes[0, 2].legend(fontsize=7)
+fig.tight_layout()
+plot.save(fig, Path(runs_dir) / "pfgmpp" / "robustness.png")
+plt.show()
+
+# %%
+rows = []
+for D, r in results.items():
+    f = r.final
+    rows.append([D, f["fd"], f[f"fd_alpha{max(robust_alphas):g}"] - f["fd"],
+                 f[f"fd_nfe{num_function_evals(min(robust_steps))}"] - f["fd"],
+                 f[f"fd_bits{min(robust_bits)}"] - f["fd"]])
+table(rows, ["D", "FD (NFE 35)", f"ΔFD α={max(robust_alphas)}", f"ΔFD NFE {num_function_evals(min(robust_steps))}",
+             f"ΔFD {min(robust_bits)} bits"])
+robust_table = rows
+
+# %% [markdown]
+# ## 3. Sample grids per D
+
+# %%
+fig, axes = plot.figure(len(results), size=2.6)
+for ax, r in zip(axes[0], results.values()):
+    ax.imshow(plt.imread(r.dir / "samples.png"))
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## Optional: the authors' toy (N = 1000) and the U-Net on 16x16 digits
+
+# %%
+toy = {}
+if toy_steps > 0:
+    for D in toy_Ds:
+        overrides = [f"task.D={D}", f"name=toy_D{D}_{toy_steps}", f"train.steps={toy_steps}"]
+        r = run("experiments/pfgmpp/toy.yaml", overrides, runs_dir=runs_dir, progress=False)
+        toy[str(D)] = r.final
+    table([[D, f["w2"], f"{f['mmd']:.4f}", f["w2_train_vs_test"]] for D, f in toy.items()],
+          ["D", "W2", "MMD", "W2 floor (train vs test)"])
+    print("paper's notebook: MMD 0.0586 at D = 100 (a different MMD estimator and bandwidths)")
+unet = None
+if unet_steps > 0:
+    t0 = time.time()
+    r = run("experiments/pfgmpp/digits_unet.yaml", [f"train.steps={unet_steps}", f"name=digits_unet_{unet_steps}"],
+            runs_dir=runs_dir, progress=False)
+    unet = r.final
+    print(f"U-Net 16x16, D = 128: FD {unet['fd']:.2f}, W2 {unet['w2']:.3f} ({time.time() - t0:.0f} s)")
+
+# %% [markdown]
+# ## Sampling throughput (images/s at NFE 35, MLP denoiser, this machine)
+
+# %%
+from sciml.pfgmpp import generate  # noqa: E402
+
+r = results[str(Ds[-1])]
+model = r.model
+gen = lambda n: jax.block_until_ready(generate(model, n, (1, 8, 8), r.task.D, key=jax.random.PRNGKey(0)))
+gen(num_samples)
+t0 = time.time()
+gen(num_samples)
+throughput = num_samples / (time.time() - t0)
+print(f"{throughput:.0f} images/s at NFE 35 ({num_samples} images per call)")
+
+# %% [markdown]
+# ## Verdict (computed from the numbers above)
+#
+# What our full-scale run (defaults above, 16 min on a heavily shared 2-core machine) showed:
+# FD at NFE 35 was 122 / 36.0 / **26.2** / 27.5 / 27.7 / 27.9 / 28.0 for D = 1 / 4 / 16 / 64 / 128 /
+# 2048 / ∞ (floor: 6.8 for held-out digits). Moderate D (16, N/D = 4) was best and EDM the worst of
+# the D ≥ 16 runs, the paper's ordering, though the margin (1.8 FD) is small for one seed; D ≤ 4 was
+# much worse ("rigidity" lost: heavy-tailed training norms, which the N = 64 net learns poorly).
+# The robustness claims were *not* reproduced: (a) noise injection α ≤ 0.2 *lowered* FD for every D
+# (most for small D, which starts worst); (b) FD is not monotone in NFE (best at NFE 11, as the
+# net is weak at tiny σ, cf. the original's issue #4), and at NFE 7 small D degraded *more*
+# (ΔFD +160 at D = 1, +123 at D = 4, +38 for EDM); (c) 4-bit weights cost about +6 FD for D ≥ 16 and
+# +2.5 at D = 4 (the one point in the paper's favour), with 5-8 bits harmless.
+#
+# The toy (`toy_steps=2000`, run separately): W2 to held-out points 28.9 / 22.9 / 22.7 and MMD
+# 0.034 / 0.019 / 0.019 for D = 10 / 100 / ∞ (floor W2 15.5 for two real samples of 400): D = 100 and
+# EDM tie, D = 10 is worse, so N/D = 10 did not beat the Gaussian at this training length.
+
+# %%
+fd = {D: r.final["fd"] for D, r in results.items()}
+best = min(fd, key=fd.get)
+print(f"best D at NFE 35: {best} (FD {fd[best]:.2f}); EDM (D = inf): {fd.get('inf', float('nan')):.2f}")
+finite = [row for row in robust_table if row[0] != "inf"]
+edm = [row for row in robust_table if row[0] == "inf"]
+for k, name in ((2, "noise injection"), (3, "fewer steps"), (4, "quantisation")):
+    order = sorted(robust_table, key=lambda row: row[k])
+    worse = sum(row[k] > 0 for row in robust_table)
+    print(f"{name}: FD got worse for {worse} of {len(robust_table)} D values; "
+          f"smallest change at D = {order[0][0]} ({order[0][k]:+.2f}), "
+          f"largest at D = {order[-1][0]} ({order[-1][k]:+.2f})")
+print("paper: FD/FID rises with alpha, fewer steps and fewer bits, more gently for small D (D = 64 most robust)")
+summary = {"fd": fd, "robust": {str(row[0]): row[1:] for row in robust_table}, "throughput": throughput,
+           "minutes": (time.time() - t_start) / 60}
+Path(runs_dir, "pfgmpp").mkdir(parents=True, exist_ok=True)
+Path(runs_dir, "pfgmpp", "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+print(f"notebook run time: {(time.time() - t_start) / 60:.1f} min")
