@@ -1,5 +1,6 @@
 """Datasets: deterministic generators (cached under data/) and loaders for published formats."""
 
+from . import gpme as gpme
 from .gaussian_sets import GaussianSets as GaussianSets
 from .gaussian_sets import MixtureSets as MixtureSets
 from .gaussian_sets import gaussian_sets as gaussian_sets

@@ -10,6 +10,7 @@ BUILTIN_TASK_MODULES = (
     "sciml.mfm.task",
     "sciml.gde.task",
     "sciml.pfgmpp.task",
+    "sciml.probconserv.task",
 )
 
 for _module in BUILTIN_TASK_MODULES:

@@ -1,0 +1,215 @@
+"""The `probconserv` task: train an ANP (or SoftC-ANP) on a GPME family, then evaluate ANP, HardC and
+ProbConserv on the paper's test parameters.
+
+One training gives three rows of the paper's tables, because HardC and ProbConserv are applied post
+hoc to the trained ANP (as the original's `physnp_limit` config does). `method: softc` trains the ANP
+with the PDE-residual penalty and reports the `softc` row.
+
+Evaluation (written to `run_dir/results.json` and as PNG figures):
+- per test parameter (and Stefan's out-of-distribution u* = 0.5): CE, MSE and LL at the paper's
+  evaluation time with standard errors over `num_test` context sets;
+- a sigma_G sweep of ProbConserv (CE -> 0 as sigma_G -> 0);
+- |CE(t)| over time for `curve_functions` functions;
+- Stefan: front positions from posterior samples at t = 0.05 against the exact front 2 z1 sqrt(t).
+
+Deviations (small-scale, all configurable): hidden 32 instead of 128, batches of 16 instead of 250
+functions, 600-1500 steps instead of 500 epochs of 10k functions (2k training functions here), 101 grid
+points and 30 latent samples instead of 201 and 100; the experiments compute SoftC's residual on 25
+random targets per function instead of all 100 (`softc_points`).
+
+Reference: Hansen et al., "Learning Physical Models that Can Respect Conservation Laws", ICML 2023.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import PRNGKeyArray
+
+from sciml.data import gpme
+from sciml.runner.task import register_task
+
+from . import evaluation as ev
+from .anp import ANP, anp_elbo_loss
+from .softc import softc_penalty
+
+
+@register_task("probconserv")
+@dataclasses.dataclass(frozen=True)
+class ProbConservTask:
+    equation: str = "stefan"  # heat | pme | stefan
+    method: str = "anp"  # anp | softc (HardC and ProbConserv are applied to the trained ANP)
+    hidden: int = 32  # the original uses 128
+    num_heads: int = 4
+    context_t: int = 10  # contexts: context_t stratified times x context_x sorted positions
+    context_x: int = 10
+    target_t: int = 10
+    target_x: int = 10
+    batch_size: int = 16  # functions per step (the original: 250)
+    num_train_functions: int = 2000  # PDE parameters drawn once from data_seed (the original: 10k)
+    data_seed: int = 0
+    softc_weight: float = 1.0  # lambda of SoftC's residual penalty
+    softc_points: int = 0  # targets per function in the residual penalty (random subset); 0 = all (original)
+    # evaluation
+    num_test: int = 50  # context sets per test parameter
+    eval_nx: int = 101  # grid points in x (the original: 201)
+    eval_samples: int = 30  # latent samples mixed by moments (the original: 100)
+    include_ood: bool = True  # also evaluate the out-of-distribution parameters (Stefan u* = 0.5)
+    sigma_g_sweep: tuple[float, ...] = (1e-3, 3e-2, 3e-1)  # sigma_G values (sigma_G^2 ~ 1e-6, 1e-3, 1e-1)
+    curve_times: int = 11  # times of the CE(t) curve
+    curve_functions: int = 10
+    front_draws: int = 200  # posterior draws per test function for the Stefan front
+    test_seed: int = 2023
+
+    def __post_init__(self):
+        if self.equation not in gpme.EQUATIONS:
+            raise ValueError(f"equation must be one of {gpme.EQUATIONS}, got {self.equation!r}")
+        if self.method not in ("anp", "softc"):
+            raise ValueError(f"method must be 'anp' or 'softc', got {self.method!r}")
+        for name in ("hidden", "num_heads", "context_t", "context_x", "target_t", "target_x", "batch_size",
+                     "num_train_functions", "num_test", "eval_samples", "curve_functions", "front_draws"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden % self.num_heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by num_heads ({self.num_heads})")
+        if self.eval_nx < 2 or self.curve_times < 1:
+            raise ValueError(f"need eval_nx >= 2 and curve_times >= 1, got {self.eval_nx}, {self.curve_times}")
+        if self.softc_points < 0:
+            raise ValueError(f"softc_points must be >= 0 (0 = all targets), got {self.softc_points}")
+        if self.softc_weight < 0 or any(s <= 0 for s in self.sigma_g_sweep):
+            raise ValueError("softc_weight must be >= 0 and every sigma_g_sweep value > 0")
+
+    # ------------------------------------------------------------------------------------------ model
+
+    @property
+    def case(self) -> gpme.GPMECase:
+        return gpme.get_case(self.equation)
+
+    def init(self, *, key: PRNGKeyArray) -> ANP:
+        return ANP(hidden=self.hidden, num_heads=self.num_heads, input_range=(self.case.t_range, self.case.x_range),
+                   key=key)
+
+    def train_params(self) -> np.ndarray:
+        return gpme.sample_params(self.equation, self.num_train_functions, np.random.default_rng([self.data_seed, 7]))
+
+    def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([seed, step, 11])
+        params = self.train_params()[rng.integers(0, self.num_train_functions, size=self.batch_size)]
+        b = gpme.sample_batch(self.equation, params, rng, n_context=(self.context_t, self.context_x),
+                              n_target=(self.target_t, self.target_x))
+        return {"xc": b["xc"], "yc": b["yc"][..., None], "xt": b["xt"], "yt": b["yt"][..., None],
+                "param": b["param"]}
+
+    def loss(self, model: ANP, batch: dict, *, key: PRNGKeyArray) -> tuple[jax.Array, dict]:
+        keys = jax.random.split(key, batch["xc"].shape[0])
+
+        def one(xc, yc, xt, yt, param, k):
+            k_elbo, k_pts = jax.random.split(k)
+            loss, aux, (kv, z) = anp_elbo_loss(model, xc, yc, xt, yt, key=k_elbo)
+            if self.method == "softc":
+                if 0 < self.softc_points < xt.shape[0]:  # cheaper unbiased estimate of the mean residual
+                    xt = xt[jax.random.choice(k_pts, xt.shape[0], (self.softc_points,), replace=False)]
+                pde = softc_penalty(model, kv, z, self.equation, param, xt)
+                aux = {**aux, "pde": pde}
+                loss = loss + self.softc_weight * pde
+            return loss, aux
+
+        losses, aux = jax.vmap(one)(batch["xc"], batch["yc"], batch["xt"], batch["yt"], batch["param"], keys)
+        return losses.mean(), jax.tree_util.tree_map(jnp.mean, aux)
+
+    # ------------------------------------------------------------------------------------- evaluation
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return ev.METHODS if self.method == "anp" else ("softc",)
+
+    def test_parameters(self) -> list[tuple[str, float]]:
+        """(label, value) of each test parameter, e.g. ("u*=0.6", 0.6); out-of-distribution ones last."""
+        values = list(self.case.test_values) + (list(self.case.ood_values) if self.include_ood else [])
+        return [(f"{self.case.param_name}={v:g}", float(v)) for v in values]
+
+    def test_data(self, param: float, times=None, num_functions: int | None = None) -> dict[str, np.ndarray]:
+        times = [self.case.eval_time] if times is None else times
+        return ev.test_set(self.equation, param, num_functions=num_functions or self.num_test, nx=self.eval_nx,
+                           times=times, seed=self.test_seed, n_context=(self.context_t, self.context_x))
+
+    def curve_time_grid(self) -> np.ndarray:
+        t0, t1 = self.case.t_range
+        return np.linspace(t0, t1, self.curve_times + 1)[1:]  # t = 0 has no error to show
+
+    def evaluate(self, model: ANP, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]:
+        run_dir = Path(run_dir)
+        out: dict[str, float] = {}
+        results: dict = {"equation": self.equation, "trained": self.method, "tables": {}, "sweep": {}}
+        profile = None
+        k_table, k_curve, k_front = jax.random.split(key, 3)
+        for i, (label, value) in enumerate(self.test_parameters()):
+            data = self.test_data(value)
+            means, stds = ev.predict(model, data, key=jax.random.fold_in(k_table, i), num_samples=self.eval_samples)
+            table = {}
+            for method in self.methods:
+                m, v = ev.mixture(*ev.constrain(method, means, stds, data["x"], data["mass"]))
+                sc = ev.scores(m, v, data)
+                table[method] = {name: ev.summary(vals[:, 0]) for name, vals in sc.items()}
+                for name, (mean, se) in table[method].items():
+                    out[f"{label}/{method}/{name}"] = mean
+                    out[f"{label}/{method}/{name}_se"] = se
+                if i == 0:
+                    profile = profile or {"x": data["x"], "u": data["u"][0], "xc": data["xc"][0], "yc": data["yc"][0]}
+                    profile[method] = (m[0, 0], v[0, 0])
+            results["tables"][label] = table
+            if self.method == "anp":
+                for sg in self.sigma_g_sweep:
+                    m, v = ev.mixture(*ev.constrain("probconserv", means, stds, data["x"], data["mass"], sg))
+                    sc = ev.scores(m, v, data)
+                    results["sweep"].setdefault(label, {})[f"{sg:g}"] = {n: ev.summary(a[:, 0]) for n, a in sc.items()}
+                    out[f"{label}/probconserv_sg{sg:g}/ce"] = results["sweep"][label][f"{sg:g}"]["ce"][0]
+            if self.equation == "stefan":
+                fronts = self._fronts(means, stds, data, value, jax.random.fold_in(k_front, i))
+                results.setdefault("fronts", {})[label] = {k: v.tolist() for k, v in fronts.items()}
+                out[f"{label}/front_true"] = float(fronts["true"][0])
+                for method in self.methods:
+                    out[f"{label}/{method}/front_mean"] = float(fronts[method].mean())
+                    out[f"{label}/{method}/front_sd"] = float(fronts[method].std())
+        results["curve"] = self._ce_curve(model, k_curve)
+        results["profile"] = {k: (np.asarray(v).tolist() if not isinstance(v, tuple) else [a.tolist() for a in v])
+                              for k, v in profile.items()}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "results.json").write_text(json.dumps(results))
+        self._figures(results, run_dir)
+        return out
+
+    def _ce_curve(self, model: ANP, key: PRNGKeyArray) -> dict:
+        """Mean |CE(t)| over `curve_functions` context sets of the first test parameter."""
+        times = self.curve_time_grid()
+        data = self.test_data(self.test_parameters()[0][1], times=times, num_functions=self.curve_functions)
+        means, stds = ev.predict(model, data, key=key, num_samples=self.eval_samples)
+        curve = {"t": times.tolist()}
+        for method in self.methods:
+            m, v = ev.mixture(*ev.constrain(method, means, stds, data["x"], data["mass"]))
+            curve[method] = np.abs(ev.scores(m, v, data)["ce"]).mean(0).tolist()
+        return curve
+
+    def _fronts(self, means, stds, data, u_star, key) -> dict[str, np.ndarray]:
+        """Front positions from posterior draws at the evaluation time, pooled over test functions."""
+        seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+        fronts = {"true": gpme.stefan_front(data["times"], u_star)}
+        for j, method in enumerate(self.methods):
+            draws = [ev.front_samples(method, means[f, :, 0], stds[f, :, 0], data["x"], float(data["mass"][0]),
+                                      seed=seed + 1000 * j + f, num_draws=self.front_draws)
+                     for f in range(means.shape[0])]
+            fronts[method] = np.concatenate(draws)
+        return fronts
+
+    def _figures(self, results: dict, run_dir: Path) -> None:
+        from . import figures
+
+        figures.profile(results, run_dir / "profile.png")
+        figures.ce_curve(results, run_dir / "ce_vs_t.png")
+        if "fronts" in results:
+            figures.fronts(results, run_dir / "fronts.png")

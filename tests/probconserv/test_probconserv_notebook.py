@@ -1,0 +1,25 @@
+"""The ProbConserv notebook runs end to end with small parameters and writes its tables and figures."""
+
+import pytest
+from notebook_util import execute_notebook
+
+
+@pytest.mark.slow
+def test_probconserv_notebook_runs(repo, tmp_path):
+    runs_dir = tmp_path / "runs"
+    extra = ["task.curve_functions=2", "task.curve_times=3", "task.front_draws=16", "task.num_heads=2",
+             "task.context_t=4", "task.context_x=5", "task.target_t=4", "task.target_x=5", "train.log_every=5",
+             "train.checkpoint_every=0"]
+    out = execute_notebook(
+        repo / "notebooks/06_probconserv.py",
+        {"equations": ["stefan"], "methods": ["anp", "softc"], "steps": {"stefan": 10}, "hidden": 8,
+         "batch_size": 4, "num_test": 4, "eval_samples": 4, "eval_nx": 21, "extra": extra,
+         "runs_dir": str(runs_dir)},
+        tmp_path,
+    )
+    text = out.read_text()
+    assert "ProbConserv-ANP" in text and "SoftC-ANP" in text
+    for method in ("anp", "softc"):
+        assert (runs_dir / "probconserv" / f"stefan_{method}_h8_s10" / "results.json").exists()
+    figs = runs_dir / "probconserv" / "figures"
+    assert all((figs / f"stefan_{n}.png").exists() for n in ("profile", "fronts", "ce_vs_t"))
