@@ -8,6 +8,7 @@ from importlib import import_module
 
 BUILTIN_TASK_MODULES = (
     "sciml.mfm.task",
+    "sciml.mfm.population_task",
     "sciml.gde.task",
     "sciml.pfgmpp.task",
     "sciml.probconserv.task",
