@@ -11,6 +11,7 @@ BUILTIN_TASK_MODULES = (
     "sciml.mfm.population_task",
     "sciml.gde.task",
     "sciml.pfgmpp.task",
+    "sciml.fim.task",
     "sciml.probconserv.task",
 )
 

@@ -1,0 +1,22 @@
+"""notebooks/07_fim.py runs end to end with small parameters."""
+
+import json
+
+import pytest
+from notebook_util import execute_notebook
+
+
+@pytest.mark.slow
+def test_fim_notebook_runs(repo, tmp_path):
+    runs = tmp_path / "runs"
+    params = dict(
+        runs_dir=str(runs), steps=10, num_processes=48, eval_processes=15, dfr_batches=1, dfr_paths=32,
+        path_counts=[1, 32], cache_data=False,
+    )
+    out = execute_notebook(repo / "notebooks" / "07_fim.py", params, tmp_path)
+    run_dirs = list(runs.glob("fim/*"))
+    assert len(run_dirs) == 1
+    final = json.loads((run_dirs[0] / "final.json").read_text())
+    assert {"dfr_rmse_fim", "dfr_rmse_mle", "synthetic_rmse", "dfr_rmse_paths32_chunked"} <= set(final)
+    assert (run_dirs[0] / "dfr_rate_matrices.png").exists() and (run_dirs[0] / "rmse_paths_states.png").exists()
+    assert "notebook total" in out.read_text()
