@@ -81,3 +81,18 @@ def test_rmse_and_errors():
         metrics.w1(np.ones((3, 2)), np.ones((3, 1)))
     with pytest.raises(ValueError, match="equal shapes"):
         metrics.sliced_w2(jnp.ones((3, 2)), jnp.ones((4, 2)), key=jax.random.PRNGKey(0))
+
+
+def test_gaussian_w2_singular_and_batched():
+    # Rank-deficient covariances (dead features): exact, no sqrtm warning. Commuting closed form again.
+    s1, s2 = np.diag([1.0, 0.0]), np.diag([4.0, 0.0])
+    np.testing.assert_allclose(metrics.gaussian_w2(np.zeros(2), s1, np.zeros(2), s2), 1.0, atol=1e-12)
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((5, 3, 3))
+    means, covs = rng.standard_normal((5, 3)), a @ np.swapaxes(a, 1, 2) + 0.1 * np.eye(3)
+    batched = metrics.gaussian_w2(means[:, None], covs[:, None], means[None], covs[None])
+    assert batched.shape == (5, 5) and np.allclose(np.diag(batched), 0.0, atol=1e-6)
+    np.testing.assert_allclose(batched, batched.T, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(batched[1, 3], metrics.gaussian_w2(means[1], covs[1], means[3], covs[3]), rtol=1e-12)
+    with pytest.raises(ValueError, match="different dimensions"):
+        metrics.gaussian_w2(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))

@@ -1,7 +1,6 @@
 """Closed-form Wasserstein geometry of Gaussians and Gaussian mixtures (host-side NumPy).
 
-- `bures_w2`: W2 between Gaussians, batched (eigendecompositions instead of `scipy.linalg.sqrtm`,
-  so thousands of pairs take milliseconds). It agrees with `sciml.metrics.gaussian_w2`.
+- `bures_w2`: W2 between Gaussians, batched; it is `sciml.metrics.gaussian_w2` under GDE's name.
 - `mixture_w2`: the mixture Wasserstein distance MW2 between Gaussian mixtures (optimal transport
   between the components with Bures costs), as POT's `ot.gmm.gmm_ot_loss`; MW2 >= W2.
 - `mccann_interpolant`: the W2 geodesic between two Gaussians (displacement interpolation).
@@ -18,39 +17,9 @@ import numpy as np
 import ot
 from jaxtyping import ArrayLike
 
-
-def _spd_sqrt(s: np.ndarray) -> np.ndarray:
-    """Principal square root of (batched) symmetric positive semi-definite matrices."""
-    vals, vecs = np.linalg.eigh(0.5 * (s + np.swapaxes(s, -1, -2)))
-    return (vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]) @ np.swapaxes(vecs, -1, -2)
-
-
-def _check_gaussians(means: np.ndarray, covs: np.ndarray, name: str) -> None:
-    if means.ndim < 1 or covs.shape != means.shape + means.shape[-1:]:
-        raise ValueError(
-            f"{name}: covariances must have shape means.shape + (d,), got {means.shape}, {covs.shape}"
-        )
-    if not (np.isfinite(means).all() and np.isfinite(covs).all()):
-        raise ValueError(f"{name}: means or covariances contain NaN or inf")
-
-
-def bures_w2(mean1: ArrayLike, cov1: ArrayLike, mean2: ArrayLike, cov2: ArrayLike) -> np.ndarray:
-    """W2 between Gaussians, broadcasting over leading axes: sqrt(||m1 - m2||^2 + Bures(S1, S2)^2).
-
-    Bures^2 = tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2). Means [..., d], covariances [..., d, d].
-    Reference: Dowson & Landau 1982; Takatsu 2011.
-    """
-    m1, s1 = np.asarray(mean1, np.float64), np.asarray(cov1, np.float64)
-    m2, s2 = np.asarray(mean2, np.float64), np.asarray(cov2, np.float64)
-    _check_gaussians(m1, s1, "first Gaussian")
-    _check_gaussians(m2, s2, "second Gaussian")
-    if m1.shape[-1] != m2.shape[-1]:
-        raise ValueError(f"Gaussians live in different dimensions: {m1.shape[-1]} vs {m2.shape[-1]}")
-    r1 = _spd_sqrt(s1)
-    cross = _spd_sqrt(r1 @ s2 @ r1)
-    tr = lambda a: np.trace(a, axis1=-2, axis2=-1)
-    bures2 = tr(s1) + tr(s2) - 2 * tr(cross)
-    return np.asarray(np.sqrt(np.clip(((m1 - m2) ** 2).sum(-1) + bures2, 0.0, None)))
+from ..metrics import check_gaussians as _check_gaussians
+from ..metrics import gaussian_w2 as bures_w2
+from ..metrics import psd_sqrt as _spd_sqrt
 
 
 def pairwise_bures_w2(means: ArrayLike, covs: ArrayLike) -> np.ndarray:
