@@ -1,9 +1,14 @@
 """Speed and memory benchmarks: compile time, median step time, examples/s and peak memory per entry.
 
-Each `benchmarks/<method>.yaml` lists entries (an experiment config plus overrides, and the original
-implementation's ms/step where known). Every entry runs in its own process so compile time and peak
-memory are its own. The train step is timed exactly as the runner runs it (one jitted SPMD step on
-pre-placed batches), forward + loss + backward + optimiser update, after warm-up.
+Each `benchmarks/<method>.yaml` lists entries, of two kinds:
+- `config` (+ `overrides`): a training step, timed exactly as the runner runs it (one jitted SPMD step on
+  pre-placed batches: forward + loss + backward + optimiser update), after warm-up;
+- `call: <function>` (+ `kwargs`): any other hot path (a rollout, an inference, an update). The function
+  lives in `benchmarks/<method>.py`, builds its inputs and returns `(step, info)`: `step()` runs the
+  work once and returns arrays to wait for; `info` gives at least `examples` (items per call) and may
+  add `params` and other fields, copied into the result.
+Both give the original implementation's ms/step where known (`reference_ms`). Every entry runs in its
+own process, so compile time (first call minus the median call) and peak memory are its own.
 
     python benchmarks/run.py                  # everything, JSON to benchmarks/results/
     python benchmarks/run.py --only fm_demo --steps 50
@@ -39,8 +44,24 @@ def entries() -> list[dict]:
     return out
 
 
-def measure(entry: dict, steps: int, warmup: int) -> dict:
-    """Time one entry in this process."""
+def time_calls(step, steps: int, warmup: int) -> tuple[float, list[float]]:
+    """Seconds of the first call (compilation included) and of each timed call after `warmup` more."""
+    import jax
+
+    t0 = time.perf_counter()
+    jax.block_until_ready(step(0))
+    first = time.perf_counter() - t0
+    times = []
+    for s in range(1, warmup + steps + 1):
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(s))
+        if s > warmup:
+            times.append(time.perf_counter() - t0)
+    return first, times
+
+
+def train_step(entry: dict, warmup: int, steps: int):
+    """The runner's jitted training step for a config entry, and its info."""
     import equinox as eqx
     import jax
 
@@ -48,33 +69,60 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
 
     config = load_config(ROOT / entry["config"], entry.get("overrides", []))
     trainer = Trainer(config)
-    batch_size = trainer.batch_size()
     state = trainer.place(trainer.init_state())
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(state.model, eqx.is_inexact_array)))
     batches = [trainer.device_batch(s) for s in range(warmup + steps + 1)]
-    t0 = time.perf_counter()
-    state, m = trainer.step(jax.numpy.asarray(0), state, batches[0])
-    jax.block_until_ready((state, m))
-    first = time.perf_counter() - t0
-    times = []
-    for s in range(1, warmup + steps + 1):
-        t0 = time.perf_counter()
-        state, m = trainer.step(jax.numpy.asarray(s), state, batches[s])
-        jax.block_until_ready((state, m))
-        if s > warmup:
-            times.append(time.perf_counter() - t0)
+    box = [state]
+
+    def step(s):
+        box[0], m = trainer.step(jax.numpy.asarray(s), box[0], batches[s])
+        return box[0], m
+
+    return step, {"params": int(n_params), "examples": trainer.batch_size()}
+
+
+def function_step(entry: dict):
+    """`call: fn` of benchmarks/<file>.py with `kwargs`: returns fn's (step, info)."""
+    import importlib.util
+
+    path = ROOT / "benchmarks" / (Path(entry["file"]).stem + ".py")
+    if not path.exists():
+        raise FileNotFoundError(f"entry {entry['name']!r} calls {entry['call']!r}, but {path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, entry["call"]):
+        raise AttributeError(f"{path.name} has no function {entry['call']!r} (entry {entry['name']!r})")
+    step, info = getattr(module, entry["call"])(**entry.get("kwargs", {}))
+    if "examples" not in info:
+        raise ValueError(f"{entry['call']} must return info with 'examples' (items per call)")
+    return lambda s: step(), info
+
+
+def measure(entry: dict, steps: int, warmup: int) -> dict:
+    """Time one entry in this process."""
+    import jax
+
+    if ("call" in entry) == ("config" in entry):
+        raise ValueError(f"entry {entry['name']!r} needs exactly one of `config` or `call`")
+    step, info = function_step(entry) if "call" in entry else train_step(entry, warmup, steps)
+    first, times = time_calls(step, steps, warmup)
     median = statistics.median(times)
     stats = jax.devices()[0].memory_stats() or {}
+    extra = {k: v for k, v in info.items() if k not in ("params", "examples")}
     return {
         "name": entry["name"],
-        "config": entry["config"],
+        "kind": "call" if "call" in entry else "train_step",
+        "config": entry.get("config"),
+        "call": entry.get("call"),
         "overrides": entry.get("overrides", []),
-        "params": int(n_params),
-        "batch_size": batch_size,
+        "kwargs": entry.get("kwargs", {}),
+        "params": info.get("params"),
+        "batch_size": info["examples"],
         "compile_s": round(first - median, 3),
         "step_ms_median": round(1e3 * median, 3),
         "step_ms_iqr": [round(1e3 * q, 3) for q in statistics.quantiles(times, n=4)[::2]] if len(times) > 3 else None,
-        "examples_per_s": round(batch_size / median, 1),
+        "examples_per_s": round(info["examples"] / median, 1),
         "peak_device_bytes": stats.get("peak_bytes_in_use"),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "reference_ms": entry.get("reference_ms"),
@@ -82,6 +130,7 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
             round(statistics.mean(entry["reference_ms"]) / (1e3 * median), 2) if entry.get("reference_ms") else None
         ),
         "steps_timed": steps,
+        **extra,
     }
 
 
