@@ -13,10 +13,12 @@ def test_mfm_notebook_runs(repo, tmp_path):
     runs = tmp_path / "runs"
     # k, gcn_layers and embed_width exist only on `mfm`: the notebook passes them to MFM runs alone.
     out = execute_notebook(repo / "notebooks/02_mfm.py",
-                           {"seeds": [0], "steps_letters": 6, "steps_patients": 6, "methods": ["cgfm", "mfm"],
+                           {"seeds": [0], "steps_letters": 6, "steps_patients": 6, "steps_noise": 4,
+                            "methods": ["cgfm", "mfm"],
                             "overrides": SMALL, "runs_dir": str(runs)}, tmp_path)
     text = out.read_text()
     assert "trained 4 runs" in text and "MFM (k>0)" in text and "CGFM" in text
+    assert "noise 1.0: MFM (k>0) test W2" in text
     for ds, m in [("letters", "mfm"), ("patients", "cgfm"), ("patients", "mfm")]:
         final = json.loads((runs / f"mfm_{ds}" / f"{m}_seed0_6" / "final.json").read_text())
         assert {"train_w2", "test_w2", "test_mmd", "identity_test_w2"} <= final.keys()
