@@ -1,6 +1,8 @@
 """Datasets: deterministic generators (cached under data/) and loaders for published formats."""
 
+from . import cylinder_flow as cylinder_flow
 from . import gpme as gpme
+from . import meshgraphnets as meshgraphnets
 from .gaussian_sets import GaussianSets as GaussianSets
 from .gaussian_sets import MixtureSets as MixtureSets
 from .gaussian_sets import gaussian_sets as gaussian_sets

@@ -13,6 +13,7 @@ BUILTIN_TASK_MODULES = (
     "sciml.pfgmpp.task",
     "sciml.fim.task",
     "sciml.probconserv.task",
+    "sciml.meshformer.task",
 )
 
 for _module in BUILTIN_TASK_MODULES:

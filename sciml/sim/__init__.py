@@ -1,5 +1,6 @@
 """Simulators that make data: exact, vectorised, seeded."""
 
+from . import lbm as lbm
 from .gillespie import check_rate_matrix as check_rate_matrix
 from .gillespie import gillespie_jumps as gillespie_jumps
 from .gillespie import observe_jumps as observe_jumps

@@ -1,0 +1,142 @@
+"""The MeshGraphNets dataset format: TFRecord files of `tf.train.Example` protos plus a `meta.json`.
+
+Each record is one trajectory. Every field is one `bytes_list` feature holding the raw little-endian
+bytes of a NumPy array; `meta.json` says, per field, whether it is `static` (shape [1, N, d], the same
+for every frame: `mesh_pos`, `cells`, `node_type`), `dynamic` ([T, N, d]: `velocity`, `pressure`) or
+`dynamic_varlen` (a ragged time axis whose row lengths are stored as `length_<field>`), its dtype, and
+its shape with -1 for the node / cell counts that vary between trajectories. CylinderFlow's meta is
+`{"field_names": ["cells", "mesh_pos", "node_type", "velocity", "pressure"], "trajectory_length": 600,
+"dt": 0.01, "features": {"velocity": {"type": "dynamic", "shape": [600, -1, 2], "dtype": "float32"},
+...}}`.
+
+TensorFlow is not a dependency: the records are read and written by `sciml.data.tfrecord`.
+Reference: Pfaff et al. 2021, "Learning Mesh-Based Simulation with Graph Networks" (ICLR), the schema
+of `meshgraphnets/dataset.py` in google-deepmind/deepmind-research.
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .tfrecord import decode_example, encode_example, read_tfrecord, write_tfrecord
+
+# ------------------------------------------------------------------------ MeshGraphNets datasets
+
+#: The CylinderFlow fields, in the published order.
+CYLINDER_FIELDS = ("cells", "mesh_pos", "node_type", "velocity", "pressure")
+STATIC_FIELDS = ("cells", "mesh_pos", "node_type")
+
+
+def load_meta(directory: str | Path) -> dict:
+    """Read and check `meta.json`: every field named in field_names has a type, shape and dtype."""
+    path = Path(directory) / "meta.json"
+    meta = json.loads(path.read_text())
+    for key in ("field_names", "features", "trajectory_length"):
+        if key not in meta:
+            raise ValueError(f"{path}: missing {key!r}")
+    for name in meta["field_names"]:
+        spec = meta["features"].get(name)
+        if spec is None:
+            raise ValueError(f"{path}: field {name!r} has no entry in 'features'")
+        if spec.get("type") not in ("static", "dynamic", "dynamic_varlen"):
+            raise ValueError(
+                f"{path}: field {name!r} has type {spec.get('type')!r}; valid: static, dynamic, dynamic_varlen"
+            )
+        np.dtype(spec["dtype"])  # raises on an unknown dtype
+    return meta
+
+
+def parse_trajectory(record: bytes, meta: dict) -> dict[str, np.ndarray | list[np.ndarray]]:
+    """One record -> {field: array}. Static fields keep their leading axis of 1 as stored ([1, N, d]);
+    MeshGraphNets' reader tiles them over time, which callers can do with `np.broadcast_to`.
+    A `dynamic_varlen` field becomes a list of per-frame arrays."""
+    raw = decode_example(record)
+    out = {}
+    for name, spec in meta["features"].items():
+        if name not in raw:
+            raise ValueError(f"record lacks field {name!r}; it has {sorted(raw)}")
+        chunks = raw[name]
+        if not isinstance(chunks, list):
+            raise ValueError(f"field {name!r} must be a bytes_list (raw array bytes), got a numeric list")
+        data = np.frombuffer(b"".join(chunks), np.dtype(spec["dtype"]).newbyteorder("<"))
+        shape = list(spec["shape"])
+        if spec["type"] == "dynamic_varlen":
+            lengths = np.frombuffer(b"".join(raw[f"length_{name}"]), "<i4")
+            inner = [s for s in shape[2:]]
+            flat = data.reshape([-1] + inner)
+            out[name] = np.split(flat, np.cumsum(lengths)[:-1])
+            continue
+        try:
+            out[name] = data.reshape(shape).astype(np.dtype(spec["dtype"]))
+        except ValueError:
+            raise ValueError(f"field {name!r}: {data.size} values do not fit shape {shape}") from None
+    return out
+
+
+def read_dataset(directory: str | Path, split: str, *, verify: bool = True) -> Iterator[dict]:
+    """The trajectories of `<directory>/<split>.tfrecord` as dicts of NumPy arrays (see `parse_trajectory`)."""
+    meta = load_meta(directory)
+    path = Path(directory) / f"{split}.tfrecord"
+    if not path.exists():
+        splits = sorted(p.stem for p in Path(directory).glob("*.tfrecord"))
+        raise FileNotFoundError(f"{path} does not exist; splits here: {splits}")
+    for record in read_tfrecord(path, verify=verify):
+        yield parse_trajectory(record, meta)
+
+
+def write_dataset(
+    directory: str | Path, split: str, trajectories: list[dict[str, np.ndarray]], *, extra_meta: dict | None = None
+) -> Path:
+    """Write trajectories in the MeshGraphNets format; returns the TFRecord path.
+
+    Each trajectory maps field -> array: static fields [1, N, d] (or [N, d], a leading 1 is added),
+    dynamic fields [T, N, d]. The node and cell axes are stored as -1 in `meta.json`, so meshes may
+    differ between trajectories; T must be the same. Writes (or checks against) `meta.json`.
+    """
+    if not trajectories:
+        raise ValueError("no trajectories to write")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    first = trajectories[0]
+    features = {}
+    length = None
+    for name, arr in first.items():
+        arr = np.asarray(arr)
+        static = name in STATIC_FIELDS
+        if static and arr.ndim == 2:
+            arr = arr[None]
+        if not static:
+            length = arr.shape[0] if length is None else length
+        shape = [1 if static else arr.shape[0], -1, *arr.shape[2:]]
+        features[name] = {"type": "static" if static else "dynamic", "shape": shape, "dtype": arr.dtype.name}
+    meta = {"field_names": list(first), "features": features, "trajectory_length": int(length or 1)}
+    meta.update(extra_meta or {})
+    meta_path = directory / "meta.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old["features"] != features:
+            raise ValueError(f"{meta_path} describes other fields: {old['features']} vs {features}")
+    meta_path.write_text(json.dumps(meta, indent=1))
+
+    def records():
+        for k, traj in enumerate(trajectories):
+            if list(traj) != list(first):
+                raise ValueError(f"trajectory {k} has fields {list(traj)}, expected {list(first)}")
+            out = {}
+            for name, arr in traj.items():
+                arr = np.ascontiguousarray(arr, dtype=features[name]["dtype"])
+                if name in STATIC_FIELDS and arr.ndim == 2:
+                    arr = arr[None]
+                want = features[name]["shape"]
+                if arr.ndim != len(want) or arr.shape[0] != want[0] or list(arr.shape[2:]) != want[2:]:
+                    raise ValueError(f"trajectory {k}, field {name!r}: shape {arr.shape} does not match {want}")
+                out[name] = [arr.astype(arr.dtype.newbyteorder("<")).tobytes()]
+            yield encode_example(out)
+
+    path = directory / f"{split}.tfrecord"
+    tmp = path.with_suffix(".tfrecord.tmp")
+    write_tfrecord(tmp, records())
+    tmp.replace(path)
+    return path

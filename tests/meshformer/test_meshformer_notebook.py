@@ -1,0 +1,29 @@
+"""The mesh transformer notebook runs end to end on tiny data and writes its runs and table."""
+
+import json
+
+import pytest
+from notebook_util import execute_notebook
+
+# Same tiny data as test_meshformer_training.py (generated once per session).
+TINY_DATA = [
+    "task.n_train=8", "task.n_test=1", "task.frames=6", "task.warmup=5.0", "task.lattice_ny=24",
+    "task.reynolds=[100.0, 120.0]", "task.h_min=0.03", "task.h_max=0.08", "task.noise=0.002",
+]
+
+
+@pytest.mark.slow
+def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
+    data_dir = tmp_path_factory.getbasetemp() / "meshformer_tiny_data"
+    models = ["mgn", "transformer_dilated_global"]
+    params = {
+        "steps": 10, "runs_dir": str(tmp_path / "runs"), "models": models,
+        "data_overrides": TINY_DATA + [f"task.data_dir={data_dir}"],
+        "model_overrides": ["task.width=16", "task.layers=2", "train.log_every=5"], "noise_ablation": ["mgn"],
+    }
+    out = execute_notebook(repo / "notebooks/04_meshformer.py", params, tmp_path)
+    text = out.read_text()
+    assert "trained 3 runs" in text and "noise 0.1" in text and "all-rollout RMSE" in text and "no change" in text
+    for m in models:
+        final = json.loads((tmp_path / "runs/meshformer" / f"{m}_10" / "final.json").read_text())
+        assert final["one_step_rmse"] > 0 and final["rollout_ms_per_step"] > 0
