@@ -16,6 +16,8 @@ from .mjp import make_dfr_dataset as make_dfr_dataset
 from .mjp import make_mjp_dataset as make_mjp_dataset
 from .mjp import sample_processes as sample_processes
 from .organoids import load_organoids as load_organoids
+from .particles import mpm_dataset as mpm_dataset
+from .particles import read_gns_split as read_gns_split
 from .patients import PatientCohort as PatientCohort
 from .patients import split_cohort as split_cohort
 from .patients import synthetic_patients as synthetic_patients

@@ -13,6 +13,7 @@ BUILTIN_TASK_MODULES = (
     "sciml.pfgmpp.task",
     "sciml.fim.task",
     "sciml.probconserv.task",
+    "sciml.giorom.task",
     "sciml.meshformer.task",
 )
 

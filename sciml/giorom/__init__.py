@@ -1,0 +1,34 @@
+"""GIOROM (reduced-order neural operator on sparse particle graphs) and its GNS baseline."""
+
+from .dynamics import next_position as next_position
+from .dynamics import noisy_inputs_and_target as noisy_inputs_and_target
+from .dynamics import random_walk_noise as random_walk_noise
+from .dynamics import rollout as rollout
+from .evaluation import constant_velocity_rollout as constant_velocity_rollout
+from .evaluation import eval_subset as eval_subset
+from .evaluation import reconstruct_frames as reconstruct_frames
+from .evaluation import rollout_ms_per_step as rollout_ms_per_step
+from .evaluation import rollout_positions as rollout_positions
+from .evaluation import scaling_study as scaling_study
+from .evaluation import snapshot_figure as snapshot_figure
+from .features import ParticleEncoder as ParticleEncoder
+from .features import ParticleSetup as ParticleSetup
+from .fno import FNO2d as FNO2d
+from .fno import SpectralConv2d as SpectralConv2d
+from .gno import GNOIn as GNOIn
+from .gno import GNOOut as GNOOut
+from .gno import LatentGrid as LatentGrid
+from .gno import grid_neighbors as grid_neighbors
+from .gns import GNS as GNS
+from .metrics import chamfer_distance as chamfer_distance
+from .metrics import displacement_rel_l2 as displacement_rel_l2
+from .metrics import position_mse as position_mse
+from .model import GIOROM as GIOROM
+from .neighbors import cell_radius_graph as cell_radius_graph
+from .neighbors import particle_graph as particle_graph
+from .reconstruct import Reconstructor as Reconstructor
+from .sampling import farthest_point_sampling as farthest_point_sampling
+from .sampling import random_subset as random_subset
+from .sampling import subset_size as subset_size
+from .task import GIOROMTask as GIOROMTask
+from .task import GNSTask as GNSTask

@@ -1,0 +1,17 @@
+import json
+
+import pytest
+from notebook_util import execute_notebook
+
+
+@pytest.mark.slow
+def test_giorom_notebook_runs(repo, tmp_path):
+    params = {"steps_gns": 6, "steps_giorom": 6, "sparsities": [0.25], "n_particles": 64, "n_frames": 12,
+              "n_train": 1, "n_test": 1, "scaling_counts": [64], "timing_steps": 2, "scaling_steps": 2,
+              "runs_dir": str(tmp_path / "runs")}
+    out = execute_notebook(repo / "notebooks/05_giorom.py", params, tmp_path)
+    text = out.read_text()
+    assert "trained 2 runs" in text and "notebook finished" in text
+    final = json.loads((tmp_path / "runs/giorom/giorom_n64_p25_s6/final.json").read_text())
+    assert final["n_sparse"] == 16 and final["chamfer"] >= 0
+    assert (tmp_path / "runs/giorom/gns_n64_s6/snapshots.png").exists()
