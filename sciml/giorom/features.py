@@ -18,7 +18,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..data.particles import NUM_PARTICLE_TYPES
-from ..nn import MLP
+from ..nn import MLP, Graph
+from .neighbors import particle_graph
 
 #: Width of the particle-type embedding (GNS and GIOROM: 16).
 TYPE_EMBEDDING = 16
@@ -130,3 +131,13 @@ class ParticleEncoder(eqx.Module):
         nodes = jax.vmap(lambda v: self.node_norm(self.node_mlp(v)))(nodes)
         edges = jax.vmap(lambda e: self.edge_norm(self.edge_mlp(e)))(edges)
         return nodes, edges
+
+    def graph(
+        self, window: Float[Array, "c1 n 2"], ptype: Int[Array, " n"], setup: ParticleSetup
+    ) -> tuple[Graph, Array]:
+        """The encoded radius graph of the latest frame, and its edge count (GNS and GIOROM both start here)."""
+        x = window[-1]
+        s, r, mask, count = particle_graph(x, setup.radius, setup.max_edges(x.shape[0]), domain=setup.domain(),
+                                           check_empty=False)
+        nodes, edges = self(window, ptype, s, r, setup)
+        return Graph(nodes, edges, s, r, edge_mask=mask), count

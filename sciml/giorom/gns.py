@@ -12,9 +12,8 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..nn import MLP, Graph, InteractionNetwork
+from ..nn import MLP, InteractionNetwork
 from .features import ParticleEncoder, ParticleSetup
-from .neighbors import particle_graph
 
 
 class GNS(eqx.Module):
@@ -37,11 +36,7 @@ class GNS(eqx.Module):
 
     def forward(self, window: Float[Array, "c1 n 2"], ptype: Int[Array, " n"]) -> tuple[Array, Array]:
         """(normalised accelerations [n, 2], number of edges in the radius graph)."""
-        x = window[-1]
-        s, r, mask, count = particle_graph(x, self.setup.radius, self.setup.max_edges(x.shape[0]),
-                                           domain=self.setup.domain(), check_empty=False)
-        nodes, edges = self.encoder(window, ptype, s, r, self.setup)
-        g = Graph(nodes, edges, s, r, edge_mask=mask)
+        g, count = self.encoder.graph(window, ptype, self.setup)
         for block in self.processor:
             g = block(g)
         return jax.vmap(self.decoder)(g.nodes), count

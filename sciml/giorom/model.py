@@ -20,11 +20,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..nn import MLP, Graph, InteractionNetwork
+from ..nn import MLP, InteractionNetwork
 from .features import ParticleEncoder, ParticleSetup
 from .fno import FNO2d
 from .gno import GNOIn, GNOOut, LatentGrid
-from .neighbors import particle_graph
 from .reconstruct import Reconstructor
 
 
@@ -78,10 +77,7 @@ class GIOROM(eqx.Module):
     def forward(self, window: Float[Array, "c1 n 2"], ptype: Int[Array, " n"]) -> tuple[Array, Array]:
         """(normalised accelerations [n, 2], number of edges of the sparse radius graph)."""
         x = window[-1]
-        s, r, mask, count = particle_graph(x, self.setup.radius, self.setup.max_edges(x.shape[0]),
-                                           domain=self.setup.domain(), check_empty=False)
-        nodes, edges = self.encoder(window, ptype, s, r, self.setup)
-        g = Graph(nodes, edges, s, r, edge_mask=mask)
+        g, count = self.encoder.graph(window, ptype, self.setup)
         for block in self.proc_in:
             g = block(g)
         latent = self.fno(self.gno_in(x, g.nodes))
