@@ -85,9 +85,12 @@ class EdgeAttention(eqx.Module):
         pos: Float[Array, "n p"] | None = None,
     ) -> Float[Array, "e h"]:
         """Attention weight of every edge and head (rows of each receiver sum to 1)."""
-        q, k, _ = self.project(x, pos)
+        return self._weights_and_values(x, senders, receivers, mask, pos)[0]
+
+    def _weights_and_values(self, x, senders, receivers, mask, pos):
+        q, k, v = self.project(x, pos)
         logits = (q[receivers] * k[senders]).sum(-1) / math.sqrt(q.shape[-1])
-        return segment_softmax(logits, receivers, x.shape[0], mask)
+        return segment_softmax(logits, receivers, x.shape[0], mask), v  # masked edges get weight 0
 
     def __call__(
         self,
@@ -98,8 +101,6 @@ class EdgeAttention(eqx.Module):
         pos: Float[Array, "n p"] | None = None,
     ) -> Float[Array, "n d"]:
         n, d = x.shape
-        q, k, v = self.project(x, pos)
-        logits = (q[receivers] * k[senders]).sum(-1) / math.sqrt(q.shape[-1])
-        alpha = segment_softmax(logits, receivers, n, mask)  # [e, h]; masked edges get 0
+        alpha, v = self._weights_and_values(x, senders, receivers, mask, pos)  # [e, h], [n, h, d_head]
         mixed = segment_sum(alpha[..., None] * v[senders], receivers, n, mask)  # [n, h, d_head]
         return jax.vmap(self.out)(mixed.reshape(n, d))
