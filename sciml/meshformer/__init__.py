@@ -12,7 +12,6 @@ from .adjacency import pad_edges as pad_edges
 from .adjacency import ring_edges as ring_edges
 from .attention import EdgeAttention as EdgeAttention
 from .data import EdgeSpec as EdgeSpec
-from .mgn import GraphNetBlock as GraphNetBlock
 from .mgn import MeshGraphNet as MeshGraphNet
 from .normalizer import Normalizer as Normalizer
 from .simulator import MeshInputs as MeshInputs

@@ -62,8 +62,16 @@ class MLP(eqx.Module):
         self.act, self.final_act, self.residual = act, final_act, residual
 
     def __call__(self, x: Float[Array, " i"]) -> Float[Array, " o"]:
+        return self.after_first_layer(self.layers[0](x))
+
+    def after_first_layer(self, h: Float[Array, " w"]) -> Float[Array, " o"]:
+        """The output given the first layer's output h = layers[0](x), so callers may compute that
+        affine map another way (e.g. block by block over a concatenated input)."""
+        if len(self.layers) == 1:
+            return activation(self.final_act)(h)
         f = activation(self.act)
-        for i, layer in enumerate(self.layers[:-1]):
+        x = f(h)
+        for layer in self.layers[1:-1]:
             h = f(layer(x))
-            x = x + h if (self.residual and i > 0) else h
+            x = x + h if self.residual else h
         return activation(self.final_act)(self.layers[-1](x))

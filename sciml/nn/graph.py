@@ -85,18 +85,34 @@ def segment_softmax(logits: ArrayLike, segment_ids: Int[ArrayLike, " e"], num_se
     return expd / jnp.where(denom == 0, 1, denom)[segment_ids]
 
 
+NORMS = ("layer", "rms", "none")
+
+
+def make_norm(kind: str, dim: int) -> eqx.nn.LayerNorm | eqx.nn.RMSNorm | None:
+    """LayerNorm (weight + bias), RMSNorm (weight only) or None, by name."""
+    if kind == "layer":
+        return eqx.nn.LayerNorm(dim)
+    if kind == "rms":
+        return eqx.nn.RMSNorm(dim, use_bias=False)
+    if kind == "none":
+        return None
+    raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+
+
 class InteractionNetwork(eqx.Module):
     """One message-passing step with residual updates of edges and nodes.
 
-    e'_ij = e_ij + phi_e([e_ij, v_i, v_j]),   v'_j = v_j + phi_v([v_j, sum_i e'_ij])   (sum aggregation).
+    e'_ij = e_ij + norm(phi_e([e_ij, v_i, v_j])),   v'_j = v_j + norm(phi_v([v_j, sum_i e'_ij]))
+    (i the sender, j the receiver; sum aggregation). `norm` is "layer" (DeepMind's GNS and
+    MeshGraphNets), "rms" (RMSNorm without bias, as graph-physics) or "none".
     Reference: Battaglia et al. 2016; the processor block of Sanchez-Gonzalez et al. 2020 (GNS) and
     Pfaff et al. 2021 (MeshGraphNets).
     """
 
     edge_mlp: MLP
     node_mlp: MLP
-    edge_norm: eqx.nn.LayerNorm | None
-    node_norm: eqx.nn.LayerNorm | None
+    edge_norm: eqx.nn.LayerNorm | eqx.nn.RMSNorm | None
+    node_norm: eqx.nn.LayerNorm | eqx.nn.RMSNorm | None
 
     def __init__(
         self,
@@ -106,23 +122,35 @@ class InteractionNetwork(eqx.Module):
         depth: int = 2,
         *,
         act: str = "relu",
-        layer_norm: bool = True,
+        norm: str = "layer",
         key: PRNGKeyArray,
     ):
         ke, kn = jax.random.split(key)
         self.edge_mlp = MLP(edge_dim + 2 * node_dim, edge_dim, width, depth, act=act, key=ke)
         self.node_mlp = MLP(node_dim + edge_dim, node_dim, width, depth, act=act, key=kn)
-        self.edge_norm = eqx.nn.LayerNorm(edge_dim) if layer_norm else None
-        self.node_norm = eqx.nn.LayerNorm(node_dim) if layer_norm else None
+        self.edge_norm = make_norm(norm, edge_dim)
+        self.node_norm = make_norm(norm, node_dim)
+
+    def messages(self, g: Graph) -> Float[Array, "e g"]:
+        """norm(phi_e([e_ij, v_i, v_j])) for every edge, with phi_e's first layer split by input block.
+
+        W [e; v_i; v_j] = W_e e + (W_s v)_i + (W_r v)_j: the node blocks run once per node and are then
+        gathered, instead of once per edge (same parameters and result as the concatenated form; about
+        40% less work in the edge MLP on meshes, where edges outnumber nodes 6 to 1).
+        """
+        first = self.edge_mlp.layers[0]
+        de, dn = g.edges.shape[-1], g.nodes.shape[-1]
+        w_e, w_s, w_r = first.weight[:, :de], first.weight[:, de : de + dn], first.weight[:, de + dn :]
+        h = g.edges @ w_e.T + (g.nodes @ w_s.T)[g.senders] + (g.nodes @ w_r.T)[g.receivers] + first.bias
+        out = jax.vmap(self.edge_mlp.after_first_layer)(h)
+        return out if self.edge_norm is None else jax.vmap(self.edge_norm)(out)
 
     def __call__(self, g: Graph) -> Graph:
-        def norm(layer, x):
-            return x if layer is None else jax.vmap(layer)(x)
-
-        inputs = jnp.concatenate([g.edges, g.nodes[g.senders], g.nodes[g.receivers]], -1)
-        messages = norm(self.edge_norm, jax.vmap(self.edge_mlp)(inputs))
+        messages = self.messages(g)
         agg = segment_sum(messages, g.receivers, g.num_nodes, g.edge_mask)
-        updates = norm(self.node_norm, jax.vmap(self.node_mlp)(jnp.concatenate([g.nodes, agg], -1)))
+        updates = jax.vmap(self.node_mlp)(jnp.concatenate([g.nodes, agg], -1))
+        if self.node_norm is not None:
+            updates = jax.vmap(self.node_norm)(updates)
         edges = jnp.where(g.edge_mask[:, None], g.edges + messages, g.edges)
         nodes = jnp.where(g.node_mask[:, None], g.nodes + updates, g.nodes)
         return eqx.tree_at(lambda t: (t.nodes, t.edges), g, (nodes, edges))

@@ -27,6 +27,7 @@ from sciml.meshformer import (
 )
 from sciml.meshformer.attention import rotary
 from sciml.meshformer.simulator import EDGE_FEATURES, NODE_FEATURES, edge_features, node_features
+from sciml.nn import Graph
 
 
 def _mesh(n=40, seed=0):
@@ -199,8 +200,9 @@ def test_split_edge_mlp_equals_the_concatenated_form(key):
     nodes = jax.random.normal(jax.random.PRNGKey(1), (15, 8))
     edges = jax.random.normal(jax.random.PRNGKey(2), (len(s), 8))
     s, r = jnp.asarray(s), jnp.asarray(r)
-    split, want = eqx.filter_jit(lambda b: (b.edge_update(nodes, edges, s, r),
-                                            b.edge_mlp(jnp.concatenate([edges, nodes[r], nodes[s]], -1))))(block)
+    concatenated = lambda b: jax.vmap(b.edge_norm)(  # noqa: E731
+        jax.vmap(b.edge_mlp)(jnp.concatenate([edges, nodes[s], nodes[r]], -1)))
+    split, want = eqx.filter_jit(lambda b: (b.messages(Graph(nodes, edges, s, r)), concatenated(b)))(block)
     np.testing.assert_allclose(split, want, atol=1e-5)
 
 

@@ -86,6 +86,20 @@ def test_interaction_network_permutation_equivariance(key):
     np.testing.assert_allclose(outp.edges, out.edges, atol=1e-5)
 
 
+def test_interaction_network_split_messages_equal_the_concatenated_mlp(key):
+    x = jax.random.normal(key, (7, 3))
+    s, r, m = knn_graph(x, 2)
+    e = jax.random.normal(jax.random.PRNGKey(2), (s.shape[0], 2))
+    for depth, norm in [(0, "none"), (2, "layer"), (3, "rms")]:
+        net = InteractionNetwork(3, 2, 8, depth, norm=norm, key=key)
+        want = jax.vmap(net.edge_mlp)(jnp.concatenate([e, x[s], x[r]], -1))
+        if net.edge_norm is not None:
+            want = jax.vmap(net.edge_norm)(want)
+        np.testing.assert_allclose(net.messages(Graph(x, e, s, r, edge_mask=m)), want, atol=1e-5)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        InteractionNetwork(3, 2, 8, norm="batch", key=key)
+
+
 def test_interaction_network_ignores_padding(key):
     x = jax.random.normal(key, (6, 3))
     s = jnp.array([0, 1, 2, 0])
