@@ -103,6 +103,10 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
     """Time one entry in this process."""
     import jax
 
+    from sciml.runner import enable_compile_cache
+
+    enable_compile_cache()
+
     if ("call" in entry) == ("config" in entry):
         raise ValueError(f"entry {entry['name']!r} needs exactly one of `config` or `call`")
     step, info = function_step(entry) if "call" in entry else train_step(entry, warmup, steps)

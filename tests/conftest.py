@@ -11,6 +11,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/ helpers: notebook_util,
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from sciml.runner.compile_cache import enable_compile_cache  # noqa: E402
+
+enable_compile_cache()  # the suite's second run loads its compiled programs from disk
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -1,5 +1,6 @@
 """The experiment runner: config, task registry, training loop, devices and hosts, checkpoints, sweeps."""
 
+from .compile_cache import enable_compile_cache as enable_compile_cache
 from .config import ConfigError as ConfigError
 from .config import OptimConfig as OptimConfig
 from .config import RunConfig as RunConfig

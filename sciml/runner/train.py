@@ -24,6 +24,7 @@ from jaxtyping import PyTree
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoints
+from .compile_cache import enable_compile_cache
 from .config import ConfigError, RunConfig, load_config
 from .devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
 from .optim import make_optimizer
@@ -45,6 +46,7 @@ class Trainer:
     """Builds the state and the jitted step of a configured run on a ("data",) mesh."""
 
     def __init__(self, config: RunConfig, mesh: jax.sharding.Mesh | None = None):
+        enable_compile_cache()
         self.config = config
         self.task = config.task
         self.mesh = data_mesh() if mesh is None else mesh
