@@ -12,7 +12,7 @@ The original generator (`wienerfm.data_generation.markov_jump_processes`) is not
 reconstructed from the released test files and captions, scaled as in the reference's "smallest
 faithful experiment".
 Reference: Berghaus et al. 2024, "Foundation Inference Models for Markov Jump Processes", Sec. 3.1 and
-App. D; references/probconserv_fim.md part B1, B2, B4.
+App. D; docs/references.md FIM.1, FIM.2, FIM.4.
 """
 
 import collections
@@ -46,7 +46,7 @@ class MJPPrior:
     probabilities proportional to `state_weights[n - 2]` (restricted to [min_states, max_states]); the
     default (5, 5, 5, 5, 25) mirrors the original training set (5k processes for each n = 2..5, 25k for
     n = 6).
-    Reference: references/probconserv_fim.md B1 ("Training set", "Rates") and B4 ("Prior").
+    Reference: docs/references.md FIM.1 ("Training set", "Rates") and FIM.4 ("Prior").
     """
 
     min_states: int = 2
@@ -113,7 +113,7 @@ def sample_processes(rng: np.random.Generator, num: int, prior: MJPPrior = MJPPr
     Returns a dict of NumPy arrays: `Q` [num, 6, 6] rate matrices (zero outside the leading n x n
     block), `adjacency` [num, 6, 6] (1 on existing edges), `p0` [num, 6] initial distributions (zero on
     padded states) and `n_states` [num].
-    Reference: references/probconserv_fim.md B1, B4.
+    Reference: docs/references.md FIM.1, FIM.4.
     """
     Q = np.zeros((num, MAX_STATES, MAX_STATES))
     A = np.zeros((num, MAX_STATES, MAX_STATES), dtype=np.float32)
@@ -147,7 +147,7 @@ def sample_observation_masks(
 
     mode "regular": one stride s from `stride_choices` for all paths (points 0, s, 2s, ...);
     mode "irregular": each path keeps L ~ U{length_range} grid points chosen uniformly at random.
-    Reference: references/probconserv_fim.md B1 ("reg" and "rand" grids).
+    Reference: docs/references.md FIM.1 ("reg" and "rand" grids).
     """
     if mode == "regular":
         stride = int(rng.choice(stride_choices))
@@ -245,7 +245,7 @@ def make_mjp_dataset(
     Returns NumPy arrays: `grid` [G] (on [0, t_end]), `states` [N, P, G] int8 noisy labels on the full
     grid, `mask` [N, P, G] observed points, `Q`, `adjacency` [N, 6, 6], `p0` [N, 6], `n_states` [N],
     `t_norm` [N] (= t_end: time is divided by the last grid time, as in the original).
-    Reference: references/probconserv_fim.md B1 ("Paths") and B4.
+    Reference: docs/references.md FIM.1 ("Paths") and FIM.4.
     """
     if num_processes < 1 or num_paths < 1 or grid_size < 2:
         raise ValueError("need num_processes >= 1, num_paths >= 1, grid_size >= 2")
@@ -279,7 +279,7 @@ def dfr_rate_matrix(V: float = 1.0, r: float = 1.0, b: float = 1.0) -> Float[np.
 
     States 0-2 feel the potential V*i: f_ij = exp(-V (j - i) / 2) for i != j in {0, 1, 2}; states 3-5
     are potential-free: f_ij = b; the potential switches on/off between i and i+3 at rate r.
-    Reference: Berghaus et al. 2024, Sec. 4.1; references/probconserv_fim.md B2.
+    Reference: Berghaus et al. 2024, Sec. 4.1; docs/references.md FIM.2.
     """
     if V < 0 or r < 0 or b < 0:
         raise ValueError(f"DFR parameters must be non-negative, got V={V}, r={r}, b={b}")
@@ -299,7 +299,7 @@ def dfr_parameters(Q: Float[np.ndarray, "6 6"]) -> tuple[float, float, float]:
     r = mean of Q[i, i+3] and Q[i+3, i]; b = mean of the potential-free block's off-diagonal entries;
     V = mean over ordered pairs i != j in {0, 1, 2} of -2 ln Q[i, j] / (j - i).
     Reference: `intensity_matrix_to_dfr_parameters` in the original evaluation script
-    (references/probconserv_fim.md B2).
+    (docs/references.md FIM.2).
     """
     q = np.asarray(Q, np.float64)
     if q.shape != (6, 6):
@@ -333,7 +333,7 @@ def make_dfr_dataset(
 
     Returns `times` [P, G] (data units), `states` [P, G], `lengths` [P], `Q` [6, 6], `p0` [6]; the
     same layout as the published archives (which have 10k paths on 100 points of [0, 2.5]).
-    Reference: references/probconserv_fim.md B2 ("Repo datasets").
+    Reference: docs/references.md FIM.2 ("Repo datasets").
     """
     Q = dfr_rate_matrix(V, r, b)
     p0 = _stationary_np(Q)

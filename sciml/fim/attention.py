@@ -15,7 +15,7 @@ class LearnableQueryAttention(eqx.Module):
     of all queries, which has the same parameters and uses them all. The result is invariant to
     permuting the set and ignores masked elements.
     Reference: Lee et al. 2019 (Set Transformer, PMA); Berghaus et al. 2024, Sec. 3.2 (Ω1);
-    references/probconserv_fim.md B1.
+    docs/references.md FIM.1.
     """
 
     queries: Float[Array, "h q e"]

@@ -15,7 +15,7 @@ class SineTimeEncoding(eqx.Module):
     the default init draws |w| <= 1, too smooth to tell apart neighbouring grid points in t / T_norm
     early in a short training); None keeps the default init, as the original.
     Reference: Shukla & Marlin 2021, "Multi-time attention networks for irregularly sampled time
-    series", Eq. 2; used as `SineTimeEncoding` in FIM-MJP (references/probconserv_fim.md B1).
+    series", Eq. 2; used as `SineTimeEncoding` in FIM-MJP (docs/references.md FIM.1).
     """
 
     linear: eqx.nn.Linear

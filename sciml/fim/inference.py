@@ -3,7 +3,7 @@
 The network is known to fail on more paths than it saw in training (its attention across paths and
 its P / 100 input leave the training range), so paths are split into nearly equal chunks of at most
 `chunk_size`, each chunk is inferred separately and the rates (in data units) are averaged.
-Reference: Berghaus et al. 2024, Sec. 4; references/probconserv_fim.md B3 (batch-averaged Q) and B5.
+Reference: Berghaus et al. 2024, Sec. 4; docs/references.md FIM.3 (batch-averaged Q) and FIM.5.
 """
 
 import dataclasses
@@ -93,7 +93,7 @@ def infer_rate_matrix(
     the original) before the network sees them, and the rates are multiplied back. Observed points sit
     at the front of each row (`lengths` of them; all if None). `n_states` (default: the model's) crops
     the answer to the leading n x n block; observations must lie in [0, n_states).
-    Reference: Berghaus et al. 2024, Sec. 3.2 and 4; references/probconserv_fim.md B1, B5.
+    Reference: Berghaus et al. 2024, Sec. 3.2 and 4; docs/references.md FIM.1, FIM.5.
     """
     n = model.num_states if n_states is None else int(n_states)
     if not 2 <= n <= model.num_states:

@@ -27,7 +27,7 @@ def fim_loss(
         + beta * T_norm * sum_(1-a) (f^2 + s^2) / sum (1-a),
     sums over the batch's off-diagonal entries (a = adjacency). The CE target is argmax p0, as in the
     original (not the full distribution). Returns (loss, aux) with the three terms and the rate RMSE.
-    Reference: `FIMMJP.loss` in FIM4Science/OpenFIM (references/probconserv_fim.md B1, "Loss").
+    Reference: `FIMMJP.loss` in FIM4Science/OpenFIM (docs/references.md FIM.1, "Loss").
     """
     tn = t_norm[:, None]
     mean = jnp.exp(out.log_mean) / tn

@@ -1,7 +1,7 @@
 """Rate-matrix utilities: off-diagonal packing, stationary distribution, relaxation time, entropy production.
 
 Reference: Norris 1997, "Markov Chains", Ch. 3 (invariant distributions, Q-matrices); Berghaus et al.
-2024, Sec. 4.1 (the DFR observables); references/probconserv_fim.md B2.
+2024, Sec. 4.1 (the DFR observables); docs/references.md FIM.2.
 """
 
 import jax.numpy as jnp

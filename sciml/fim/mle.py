@@ -8,7 +8,7 @@ closed-form estimate for one time step, logm(P_hat) / dt with P_hat the row-norm
 Label noise is not modelled (the baseline treats observed labels as true states).
 Reference: Bladt & Sørensen 2005, "Statistical inference for discretely observed Markov jump
 processes", JRSS B 67(3) (likelihood, Sec. 2); Israel, Rosenthal & Wei 2001 (the logm estimator);
-references/probconserv_fim.md B4 ("MLE baseline: count matrix -> logm / dt").
+docs/references.md FIM.4 ("MLE baseline: count matrix -> logm / dt").
 """
 
 import numpy as np

@@ -21,7 +21,7 @@ Deviations from the original (`src/fim/models/mjp.py` of FIM4Science/OpenFIM), a
 With d_model = 256, 4 layers, 4 heads, ff 1024, 16 queries and [128, 128] heads the parameter count
 is exactly the original's 3,467,830.
 Reference: Berghaus et al. 2024, "Foundation Inference Models for Markov Jump Processes", Sec. 3.2;
-references/probconserv_fim.md B1.
+docs/references.md FIM.1.
 """
 
 import equinox as eqx

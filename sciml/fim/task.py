@@ -7,7 +7,7 @@ unused path slots are masked so every batch has one static shape. `evaluate` rep
 - zero-shot DFR (V = r = b = 1 by default): batch-averaged rate matrix, its RMSE, (V, r, b), the
   stationary distribution and relaxation time, beside the maximum-likelihood baseline;
 - RMSE against the number of inference paths, with and without chunking.
-Reference: Berghaus et al. 2024, Sec. 4.1 and Table 1; references/probconserv_fim.md B3, B4.
+Reference: Berghaus et al. 2024, Sec. 4.1 and Table 1; docs/references.md FIM.3, FIM.4.
 """
 
 import dataclasses
@@ -40,7 +40,7 @@ from .model import FIMMJP
 #: Where generated pretraining sets are cached (the repository's data/ folder, if it exists).
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
-#: Reference numbers (references/probconserv_fim.md B3): released FIM on DFR V=1, regular grid.
+#: Reference numbers (docs/references.md FIM.3): released FIM on DFR V=1, regular grid.
 PAPER_FIM_DFR = {"V": 1.13, "r": 0.98, "b": 1.04, "rmse": 0.131}
 PAPER_NEURALMJP_DFR = {"V": 1.00, "r": 1.37, "b": 1.36, "rmse": 0.231}  # regular grid
 PAPER_RMSE_VS_PATHS = {1: 0.648, 30: 0.330, 100: 0.212, 300: 0.162, 500: 0.164, 1000: 0.230, 5000: 0.723}

@@ -12,7 +12,7 @@ class EncoderLayer(eqx.Module):
     """x <- LN(x + Drop(SelfAttn(x))); x <- LN(x + Drop(W2 Drop(ReLU(W1 x)))) (post-norm, as torch's default).
 
     Reference: Vaswani et al. 2017, Sec. 3.1; FIM-MJP's per-path encoder ψ1 is 4 such layers
-    (references/probconserv_fim.md B1).
+    (docs/references.md FIM.1).
     """
 
     attention: MultiHeadAttention

@@ -5,7 +5,7 @@ GIOROM also has `reconstruct(sparse_ref, sparse_cur, query_ref)`. Sparse evaluat
 orders started at particle 0 of the first frame, so GNS and GIOROM are scored on the same particles.
 Timings are medians of jitted, compiled calls with `block_until_ready` (compile time excluded).
 Reference: GIOROM (Viswanath et al. 2024) Sec. 4 (speed-up and accuracy versus sparsity; "point
-clouds of ~100k points inferred from ~1k-point graphs"); references/mesh_giorom.md B3-B4.
+clouds of ~100k points inferred from ~1k-point graphs"); docs/references.md GIOROM.3-4.
 """
 
 import copy

@@ -2,7 +2,7 @@
 
 - `position_mse`: mean over steps and particles of sum_d (x_hat - x)^2 (GNS and GIOROM's rollout MSE).
 - `displacement_rel_l2`: ||x_hat - x|| / ||x - x_0|| over all steps and particles; unlike a relative
-  error of absolute positions it is not flattered by the large |x| (references/mesh_giorom.md B5).
+  error of absolute positions it is not flattered by the large |x| (docs/references.md GIOROM.5).
 - `chamfer_distance`: mean_a min_b |a - b|^2 + mean_b min_a |a - b|^2 (squared, symmetric), which
   compares two point clouds without a correspondence, as GIOROM's online evaluation does per frame.
 Reference: Sanchez-Gonzalez et al. 2020, Sec. 4 (rollout MSE); Fan et al. 2017 (Chamfer distance).

@@ -17,7 +17,7 @@ same particles for both models), the dense error
 trajectory as `recon_only_mse`), relative L2 of displacements, Chamfer distance, rollout ms/step and
 parameter counts. It writes `snapshots.png` and `rollouts.npz` (first test trajectory per material).
 Reference: Sanchez-Gonzalez et al. 2020 (GNS); Viswanath et al. 2024 (GIOROM), Sec. 4;
-references/mesh_giorom.md B4 (smallest faithful experiment).
+docs/references.md GIOROM.4 (smallest faithful experiment).
 """
 
 import dataclasses
@@ -51,7 +51,7 @@ from .neighbors import particle_graph
 from .reconstruct import Reconstructor
 from .sampling import farthest_point_sampling, subset_size
 
-#: The paper's headline claims (abstract, references/mesh_giorom.md B3).
+#: The paper's headline claims (abstract, docs/references.md GIOROM.3).
 PAPER_SPEEDUP = 25.0
 PAPER_REPO_FIGURE = {  # Res/sparsity_loss.png: time for 120 steps and rollout MSE by sparsity (dataset unstated)
     1.0: {"seconds_120_steps": 108.0, "rollout_mse": 0.007},

@@ -11,7 +11,7 @@ the number of jumps. A state with lambda_x = 0 is absorbing: its next jump time 
 Everything is written for one path and vmapped outside (over paths, then over processes).
 Reference: Gillespie 1977, "Exact stochastic simulation of coupled chemical reactions", J. Phys. Chem.
 81(25), the direct method; the observation rule follows NeuralMJP's `generate_data.py`
-(references/probconserv_fim.md, part B1).
+(docs/references.md FIM.1).
 """
 
 from functools import partial

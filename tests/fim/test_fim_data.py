@@ -23,7 +23,7 @@ from sciml.data.mjp import (
 )
 from sciml.fim import entropy_production, relaxation_time, stationary_distribution
 
-#: Stationary distribution of the DFR at V = r = b = 1 (references/probconserv_fim.md B2; it is also the
+#: Stationary distribution of the DFR at V = r = b = 1 (docs/references.md FIM.2; it is also the
 #: `initial_distributions` tensor of the published 6_st_DFR_V=1 archive).
 DFR_PI = np.array([0.3012, 0.1365, 0.0623, 0.2003, 0.1591, 0.1406])
 
