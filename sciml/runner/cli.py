@@ -2,11 +2,21 @@
 
 import argparse
 import importlib
-import json
 import sys
+import zipfile
 from pathlib import Path
 
+import yaml
+
+from .checkpoint import CheckpointError
 from .config import ConfigError
+from .lock import RunInProgress
+
+#: Errors a user can cause (bad files, configs, directories, data); each is printed as one line.
+USER_ERRORS = (
+    ConfigError, CheckpointError, RunInProgress, OSError, KeyError, ValueError, FloatingPointError,
+    zipfile.BadZipFile, EOFError, yaml.YAMLError, ImportError,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", default="runs")
     s.add_argument("--no-progress", action="store_true")
 
-    e = sub.add_parser("eval", help="evaluate a finished or checkpointed run again")
+    e = sub.add_parser("eval", help="evaluate a finished or checkpointed run again (the run is not changed)")
     e.add_argument("run_dir")
+    e.add_argument("--out", help="folder for eval.json and figures (default: RUN_DIR/eval)")
 
     sub.add_parser("list", help="list registered tasks and experiment configs")
     return p
@@ -41,13 +52,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    for module in args.imports:
-        importlib.import_module(module)
     try:
+        for module in args.imports:
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ImportError(f"--import {module}: {e}") from None
         return _dispatch(args)
-    except (ConfigError, FileNotFoundError, KeyError, ValueError, FloatingPointError) as e:
-        print(f"sciml {args.command}: error: {e.args[0] if e.args else e}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"sciml {args.command}: {e.args[0] if e.args else 'interrupted; rerun to resume'}", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        print(f"sciml {args.command}: error: {error_line(e)}", file=sys.stderr)
         return 2
+
+
+def error_line(e: BaseException) -> str:
+    """One line for a user-facing error: an OSError's message and file, not its errno."""
+    if isinstance(e, OSError) and e.strerror:
+        names = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        text = f"{names}: {e.strerror}" if names else e.strerror
+    elif isinstance(e, KeyError) and e.args:
+        text = str(e.args[0])
+    else:
+        text = str(e) or type(e).__name__
+    if isinstance(e, zipfile.BadZipFile | EOFError | yaml.YAMLError):
+        text = f"{type(e).__name__}: {text}"
+    return " ".join(text.split())
 
 
 def _dispatch(args) -> int:
@@ -57,6 +88,7 @@ def _dispatch(args) -> int:
         explicit = args.coordinator is not None or args.num_processes is not None or args.process_id is not None
         if args.distributed or explicit or cluster_detected():
             initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        from .files import dumps
         from .train import run
 
         r = run(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress)
@@ -65,7 +97,7 @@ def _dispatch(args) -> int:
         if jax.process_index() == 0:
             print(f"run directory: {r.dir}")
             print(f"final metrics ({r.dir / 'final.json'}):")
-            print(json.dumps(r.final, indent=2))
+            print(dumps(r.final, indent=2))
             figures = sorted(str(p) for p in r.dir.glob("*.png"))
             if figures:
                 print("figures:\n  " + "\n  ".join(figures))
@@ -78,12 +110,15 @@ def _dispatch(args) -> int:
         print(f"{len(rows)} points: {len(rows) - len(failed)} finished, {len(failed)} failed {failed or ''}")
         return 1 if failed else 0
     if args.command == "eval":
+        from .files import dumps, write_json
         from .train import load
 
         r = load(args.run_dir)
-        out = r.evaluate()
-        (r.dir / "eval.json").write_text(json.dumps(out, indent=2))
-        print(json.dumps(out, indent=2))
+        out_dir = Path(args.out) if args.out else r.dir / "eval"
+        out = r.evaluate(out_dir=out_dir)
+        write_json(out_dir / "eval.json", out)
+        print(f"evaluation written to {out_dir}")
+        print(dumps(out, indent=2))
         return 0
     if args.command == "list":
         from .task import registered_tasks

@@ -7,6 +7,7 @@ names it and lists what is valid.
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -44,8 +45,13 @@ class OptimConfig:
     def __post_init__(self):
         _choice("optim.name", self.name, ("adam", "adamw", "sgd"))
         _choice("optim.schedule", self.schedule, ("constant", "cosine"))
+        for k in ("lr", "weight_decay", "b1", "b2", "end_lr", "clip"):
+            if not math.isfinite(getattr(self, k)):
+                raise ConfigError(f"optim.{k} must be a finite number, got {getattr(self, k)}")
         if self.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if self.warmup < 0:
+            raise ConfigError(f"optim.warmup must be >= 0, got {self.warmup}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +70,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.steps < 1:
             raise ConfigError(f"train.steps must be >= 1, got {self.steps}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"train.ema must be in [0, 1), got {self.ema}")
         for k in ("log_every", "eval_every", "checkpoint_every"):
@@ -122,11 +130,24 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     return raw
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line from a YAML error: the problem and where (line, column), e.g. a tab used for indentation."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
@@ -136,18 +157,24 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key.sub=value")
         key, text = item.split("=", 1)
-        set_key(out, key.strip(), yaml.safe_load(text) if text.strip() else "")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from None
+        set_key(out, key.strip(), value)
     return out
 
 
 def set_key(raw: dict, key: str, value: Any) -> None:
     """Set dotted `key` (e.g. `task.lr`) in a nested dict in place."""
     *path, last = key.split(".")
+    if not key or not all(path) or not last:
+        raise ConfigError(f"override key {key!r} is not of the form section.key")
     node = raw
     for p in path:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"{key!r}: {p!r} is not a section")
+            raise ConfigError(f"{key!r}: {p!r} is not a section (it is {node!r})")
     node[last] = value
 
 
@@ -155,11 +182,16 @@ def from_dict(raw: dict, *, source: str = "config") -> RunConfig:
     """Build and validate a RunConfig from a nested dict (YAML + overrides)."""
     raw = dict(raw)
     valid = [f.name for f in dataclasses.fields(RunConfig)]
-    _reject_unknown(raw, valid, source)
+    _reject_unknown(raw, valid, "", source)
     for k in ("experiment", "name", "task"):
         if k not in raw:
             raise ConfigError(f"{source}: missing required key {k!r}")
-    task_raw = dict(raw["task"] or {})
+    if not isinstance(raw["task"], dict):
+        raise ConfigError(
+            f"{source}: task must be a mapping such as {{name: fm, ...}}, got {raw['task']!r} "
+            "(to choose the task, set task.name=...)"
+        )
+    task_raw = dict(raw["task"])
     if "name" not in task_raw:
         raise ConfigError(f"{source}: task.name is required (the registered task to run)")
     try:
@@ -167,13 +199,25 @@ def from_dict(raw: dict, *, source: str = "config") -> RunConfig:
     except KeyError as e:
         raise ConfigError(f"{source}: {e.args[0]}") from None
     return RunConfig(
-        experiment=_typed(str, raw["experiment"], "experiment"),
-        name=_typed(str, raw["name"], "name"),
+        experiment=_path_part(raw["experiment"], "experiment", source),
+        name=_path_part(raw["name"], "name", source),
         task=build(cls, task_raw, "task"),
         train=build(TrainConfig, raw.get("train") or {}, "train"),
         optim=build(OptimConfig, raw.get("optim") or {}, "optim"),
         sweep=raw.get("sweep"),
     )
+
+
+def _path_part(value, key: str, source: str) -> str:
+    """`experiment` and `name` become folders under runs/: non-empty, relative, no `.` or `..` parts."""
+    value = _typed(str, value, key)
+    parts = value.split("/")
+    if not value.strip() or value.startswith("/") or any(p in ("", ".", "..") or p != p.strip() for p in parts):
+        raise ConfigError(
+            f"{source}: {key} must be a non-empty relative folder name (no leading '/', no empty, '.' or '..' "
+            f"parts, no surrounding spaces), got {value!r}"
+        )
+    return value
 
 
 def load_config(config: "str | Path | dict | RunConfig", overrides: Iterable[str] = ()) -> RunConfig:
@@ -207,12 +251,14 @@ def build(cls: type, raw: dict, prefix: str):
         raise ConfigError(f"{prefix}: {e}") from None
 
 
-def _reject_unknown(raw: dict, valid: list[str], prefix: str):
+def _reject_unknown(raw: dict, valid: list[str], prefix: str, source: str = ""):
     for k in raw:
         if k not in valid:
-            hint = difflib.get_close_matches(k, valid, n=1)
+            hint = difflib.get_close_matches(str(k), valid, n=1)
             did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError(f"unknown key {prefix}.{k}{did}; valid keys: {sorted(valid)}")
+            where = f" in {source}" if source else ""
+            name = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"unknown key {name}{where}{did}; valid keys: {sorted(valid)}")
 
 
 def _typed(tp, value, key: str):

@@ -1,15 +1,17 @@
 """Sweeps: a grid (or list) of overrides from the YAML `sweep:` section, one run directory per point.
 
 Finished points are skipped on a re-run; a failing point is reported and the others go on; a summary
-CSV is written at the end.
+CSV is written at the end, also when Ctrl-C stops the sweep.
 """
 
 import csv
+import io
 import itertools
 import traceback
 from pathlib import Path
 
 from .config import ConfigError, apply_overrides, load_yaml, set_key
+from .files import write_atomic
 from .train import run
 
 
@@ -43,30 +45,45 @@ def sweep(
     points = sweep_points(raw.pop("sweep"))
     base_name = str(raw.get("name", Path(config).stem))
     rows = []
-    for point in points:
-        name = f"{base_name}/{point_name(point)}"
-        point_raw = apply_overrides(raw, overrides)
-        for k, v in point.items():
-            set_key(point_raw, k, v)
-        set_key(point_raw, "name", name)
-        row = {"point": point_name(point), **point}
-        try:
-            r = run(point_raw, runs_dir=runs_dir, progress=progress)
-            row["status"] = "skipped" if r.reopened else "done"
-            row.update(r.final)
-        except Exception as e:  # a failed point is reported; the others go on
-            row["status"] = "failed"
-            row["error"] = f"{type(e).__name__}: {e}"
-            err_dir = Path(runs_dir) / str(raw.get("experiment")) / name
-            err_dir.mkdir(parents=True, exist_ok=True)
-            (err_dir / "error.txt").write_text(traceback.format_exc())
-            print(f"sweep point {row['point']} failed: {row['error']}")
-        rows.append(row)
-    out = Path(runs_dir) / str(raw.get("experiment")) / base_name / "summary.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    summary = Path(runs_dir) / str(raw.get("experiment")) / base_name / "summary.csv"
+    try:
+        for point in points:
+            name = f"{base_name}/{point_name(point)}"
+            point_raw = apply_overrides(raw, overrides)
+            for k, v in point.items():
+                set_key(point_raw, k, v)
+            set_key(point_raw, "name", name)
+            row = {"point": point_name(point), **point}
+            rows.append(row)
+            try:
+                r = run(point_raw, runs_dir=runs_dir, progress=progress)
+                row["status"] = "skipped" if r.reopened else "done"
+                row.update(r.final)
+            except KeyboardInterrupt as e:  # Ctrl-C: recorded; the summary is written on the way out
+                row["status"] = "interrupted"
+                row["error"] = str(e.args[0]) if e.args else "interrupted"
+                raise
+            except Exception as e:  # a failed point is reported; the others go on
+                row["status"] = "failed"
+                row["error"] = f"{type(e).__name__}: {' '.join(str(e).split())}"
+                err_dir = Path(runs_dir) / str(raw.get("experiment")) / name
+                try:
+                    err_dir.mkdir(parents=True, exist_ok=True)
+                    (err_dir / "error.txt").write_text(traceback.format_exc())
+                except OSError:
+                    pass
+                print(f"sweep point {row['point']} failed: {row['error']}")
+    finally:
+        _write_summary(summary, rows)
     return rows
+
+
+def _write_summary(path: Path, rows: list[dict]) -> None:
+    """summary.csv of the points so far (written atomically; also after Ctrl-C or an error)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(path, buf.getvalue())

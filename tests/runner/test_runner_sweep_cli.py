@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -82,4 +83,10 @@ def test_cli_import_sweep_and_eval(repo, tmp_path):
     run_dir = tmp_path / "r" / "toy" / "grid" / "width=4"
     ev = subprocess.run([*base, "eval", str(run_dir)], cwd=repo, env=env, capture_output=True, text=True)
     assert ev.returncode == 0, ev.stderr
-    assert "test_mse" in ev.stdout and (run_dir / "eval.json").exists()
+    assert "test_mse" in ev.stdout and (run_dir / "eval" / "eval.json").exists()
+    assert not (run_dir / "eval.json").exists()  # eval writes to its own folder, never into the run
+    out = tmp_path / "elsewhere"
+    ev = subprocess.run([*base, "eval", str(run_dir), "--out", str(out)], cwd=repo, env=env, capture_output=True,
+                        text=True)
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads((out / "eval.json").read_text())["test_mse"] > 0
