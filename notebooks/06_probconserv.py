@@ -22,23 +22,24 @@
 # noise sigma_G. At sigma_G = 0 the conditioned mean conserves mass exactly, and the correction
 # lands where the ANP is uncertain (near shocks), because it is proportional to the predicted variance.
 #
-# We reproduce the paper's three tables (heat = easy, PME = medium, Stefan = hard) for four methods,
-# and its figures: Stefan profiles with +-2 sigma bands, the conservation error over time, and the
-# distribution of the Stefan front position estimated from posterior samples.
+# We evaluate four methods on the three GPME cases of the paper (heat = easy, PME = medium,
+# Stefan = hard) with the original code's metrics (CE, MSE, LL), and draw Stefan profiles with +-2 sigma
+# bands, the conservation error over time, and the distribution of the Stefan front position estimated
+# from posterior samples.
 #
 # - **ANP**: the base model (`sciml.probconserv.ANP`).
 # - **HardC-ANP**: the ANP mean projected onto {G u = b} without weighting; variance unchanged.
 # - **ProbConserv-ANP**: the update with sigma_G = 0 applied post hoc to the *same* trained ANP (as in
-#   the paper, whose ProbConserv-ANP uses the ANP's weights).
+#   the original code, whose ProbConserv-ANP evaluation loads the plain ANP's weights).
 # - **SoftC-ANP**: a second ANP trained with a PDE-residual penalty (JAX autodiff) on its mean.
 #
-# **Deviations from the paper (scale):** hidden size 32 instead of 128, batches of 16 functions instead
-# of 250, 600-1500 Adam steps instead of 500 epochs over 10k functions, 2k training functions, SoftC's
-# residual on 25 random targets per function instead of all 100, a 101-point grid and 30 latent samples
-# instead of 201 and 100. The ANP maps (t, x) to [0, 1]^2 inside the network (Stefan's time axis is
-# [0, 0.1]) and has no dropout. Front positions are drawn per latent sample (a stratified draw from the
-# mixture) rather than from one Gaussian with averaged moments. Everything else (data, metrics, update)
-# follows the original code; see `sciml/probconserv/*.py` docstrings.
+# **Deviations from the original code's configuration (scale):** hidden size 32 instead of 128, batches of
+# 16 functions instead of 250, 600-1500 Adam steps instead of 500 epochs over 10k functions, 2k training
+# functions, SoftC's residual on 25 random targets per function instead of all 100, a 101-point grid and
+# 30 latent samples instead of 201 and 100. The ANP maps (t, x) to [0, 1]^2 inside the network (Stefan's
+# time axis is [0, 0.1]) and has no dropout. Front positions are drawn per latent sample (a stratified
+# draw from the mixture) rather than from one Gaussian with averaged moments. Everything else (data,
+# metrics, update) follows the original code; see `sciml/probconserv/*.py` docstrings.
 
 # %% tags=["parameters"]
 equations = ["stefan", "pme", "heat"]            # the three GPME cases (hard, medium, easy)
@@ -46,9 +47,9 @@ methods = ["anp", "softc"]                      # trainings; HardC / ProbConserv
 steps = {"stefan": 1500, "pme": 600, "heat": 600}   # Adam steps per training
 hidden = 32
 batch_size = 16
-num_test = 50                                   # context sets per test parameter (paper: 50)
-eval_samples = 30                               # latent samples (paper: 100)
-eval_nx = 101                                   # grid points in x (paper: 201)
+num_test = 50                                   # context sets per test parameter (original: 50)
+eval_samples = 30                               # latent samples (original: 100)
+eval_nx = 101                                   # grid points in x (original: 201)
 extra = []                                      # further overrides for every run (tests shrink evaluation)
 runs_dir = "runs"
 
@@ -85,10 +86,11 @@ results = {k: json.loads((r.dir / "results.json").read_text()) for k, r in runs.
 #
 # At t = 0.5 (heat, PME) or t = 0.05 (Stefan), on the evaluation grid; mean (standard error) over the
 # test context sets. CE = trapz_x(mu) - U(t) keeps its sign, as in the original code. The paper's
-# diffusion (heat) table is shown beside ours for k = 1 (transcribed second-hand; the reference file says
-# it should be checked against the PDF). The PME and Stefan tables of the paper were not recovered; the
-# paper's claim is that ProbConserv has CE = 0 and matches or beats the others, with the largest gains
-# on Stefan.
+# diffusion (heat) table is shown beside ours for k = 1, as transcribed second-hand and not checked
+# against the paper's PDF (`docs/references.md`, ProbConserv). We have no copy of the paper's PME and
+# Stefan tables; the abstract's claim is that ProbConserv performs well with state-of-the-art
+# competitors on the easy GPME variants and outperforms methods that do not guarantee conservation on
+# the harder ones.
 
 # %%
 PAPER_HEAT_K1 = {  # CE x 1e-3 (SE), LL, MSE x 1e-4 -- Hansen et al. 2023, diffusion table [2nd-hand]
@@ -112,7 +114,7 @@ def fmt(v, se, scale):
 
 
 for eq in equations:
-    header = "| test | method | CE x1e-3 | MSE x1e-4 | LL | paper CE x1e-3 | paper MSE x1e-4 | paper LL |"
+    header = "| test | method | CE x1e-3 | MSE x1e-4 | LL | paper CE x1e-3 (2nd-hand) | paper MSE x1e-4 | paper LL |"
     lines = [f"### {eq}", "", header, "|---" * 8 + "|"]
     for label, table in merged_tables(eq).items():
         for m in [m for m in ORDER if m in table]:
@@ -126,7 +128,7 @@ for eq in equations:
 # %% [markdown]
 # ## sigma_G: from no constraint to the hard limit
 # ProbConserv with noisy constraints, sigma_G^2 ~ 1e-1, 1e-3, 1e-6 and the limit 0: the conservation
-# error goes to zero as sigma_G -> 0.
+# error at each sigma_G (the verdict at the end checks that it shrinks as sigma_G -> 0).
 
 # %%
 for eq in equations:
@@ -144,9 +146,9 @@ for eq in equations:
 
 # %% [markdown]
 # ## Figures
-# Stefan profiles at t = 0.05 for one test context set (u* = 0.6), +-2 sigma bands (paper Fig. 1/4); the
-# conservation error over time (paper Fig. 3); and the front position from posterior samples against
-# the exact front 2 z1 sqrt(t) (paper Fig. 5).
+# Stefan profiles at t = 0.05 for one test context set (u* = 0.6) with +-2 sigma bands; the
+# conservation error over time; and the front position from posterior samples against the exact
+# front 2 z1 sqrt(t).
 
 
 # %%
@@ -186,9 +188,8 @@ for eq in equations:
 # %% [markdown]
 # ## Stefan front position
 # Mean (sd) of the sampled front positions over all test context sets, against the exact front. The
-# estimator (first grid point with u <= 0) follows the original code; a smooth mean profile pushes it
-# to the right of the true front for every method, and HardC's uniform shift of the mean leaves many
-# samples with no zero crossing (front = 1).
+# estimator (first grid point with u <= 0) follows the original code; a sample with no zero crossing
+# counts as front = 1.
 
 # %%
 if "stefan" in equations:
@@ -202,7 +203,7 @@ if "stefan" in equations:
     print("exact fronts at t = 0.05:", {u: round(float(gpme.stefan_front(0.05, u)), 4) for u in (0.6, 0.5)})
 
 # %% [markdown]
-# ## Cost of the update on the paper's 201 x 201 grid
+# ## Cost of the update on the original's 201 x 201 grid
 # One constraint row per time, so the grid update is 201 independent one-row conditionings (vmapped, in
 # float64). The diagonal path returns the conditioned variances; the dense path forms each time's full
 # 201 x 201 conditioned covariance (needed only to sample the posterior). Median of 5 calls after warm-up,
@@ -230,26 +231,63 @@ for dense in (False, True):
 
 # %% [markdown]
 # ## What we see
-#
-# From our full-scale run (the default parameters; printed tables above):
-# - ProbConserv-ANP and HardC-ANP have CE = 0 to round-off (~1e-17) at every test parameter and every
-#   time; the ANP and SoftC-ANP do not conserve mass (|CE| ~ 1e-3 to 5e-2). The sigma_G sweep shows the
-#   error shrinking to 0 as sigma_G -> 0.
-# - ProbConserv moves the mean where the ANP is uncertain (the front), so it lowers the MSE most where
-#   the ANP errs near a front: Stefan u* = 0.6 (MSE 21e-4 -> 16e-4) and PME m = 1 (83e-4 -> 30e-4),
-#   with the LL equal or higher. HardC's uniform shift keeps the variance and costs LL, badly so for
-#   Stefan out of distribution (LL -1.9 -> -21.8) where it pushes mass ahead of the front; its front
-#   samples then often never cross zero (front = 1 in the histogram).
-# - Heat is the easy case in the paper, but at our scale (600 steps, hidden 32) the ANP is under-trained
-#   there (MSE ~1e-2 at k = 1 against the paper's 1.7e-4); ProbConserv and HardC then match the ANP.
-# - SoftC's PDE penalty did not help at this scale (worse MSE on Stefan), as in the paper, where SoftC
-#   is the weakest method on the hard cases.
-# - Out of distribution (Stefan u* = 0.5) the ProbConserv front estimate is centred on the true front
-#   (0.282 vs 0.277) while the ANP's is not (0.268).
-#
-# Timing: on a 2-core machine shared with other jobs (load ~15-20) all six trainings and evaluations
-# took about 40 min; from the CPU time per step (ANP ~70 ms, SoftC ~110 ms) we expect about 12 min on
-# an idle 2-core machine. The wall time of this execution is printed below.
+# Formatted from this run's results; each qualitative word comes from the rule printed next to it.
+
+
+# %%
+def row(eq, label, m):
+    return merged_tables(eq)[label].get(m)
+
+
+verdict = []
+pc_ce = [abs(v) for r in runs.values() for k, v in r.final.items() if k.endswith(("/probconserv/ce", "/hardc/ce"))]
+other_ce = [abs(row(eq, lb, m)["ce"][0]) for eq in equations for lb in merged_tables(eq)
+            for m in ("anp", "softc") if row(eq, lb, m)]
+verdict.append(
+    f"- **Conservation: ProbConserv-ANP and HardC-ANP {'conserve' if max(pc_ce) < 1e-10 else 'do not conserve'} mass** "
+    f"(rule: every |CE| below 1e-10): largest |CE| {max(pc_ce):.1e}. The unconstrained models have |CE| from "
+    f"{min(other_ce):.1e} to {max(other_ce):.1e}."
+)
+for eq in equations:
+    if (eq, "anp") not in results:
+        continue
+    for label, sweep in results[eq, "anp"]["sweep"].items():
+        sg = sorted(sweep, key=float, reverse=True)
+        ces = [abs(sweep[k]["ce"][0]) for k in sg]
+        mono = all(a >= b for a, b in zip(ces, ces[1:]))
+        verdict.append(
+            f"- {eq} {label}, sigma_G sweep: |CE| "
+            f"{'shrinks monotonically' if mono else 'does not shrink monotonically'}"
+            f" as sigma_G falls (" + ", ".join(f"sigma_G={k}: {c:.1e}" for k, c in zip(sg, ces))
+            + f"; sigma_G=0: {abs(row(eq, label, 'probconserv')['ce'][0]):.1e})."
+        )
+for eq in equations:
+    for label in merged_tables(eq):
+        a, pc, hc, sc = (row(eq, label, m) for m in ("anp", "probconserv", "hardc", "softc"))
+        if a is None or pc is None:
+            continue
+        better = pc["mse"][0] <= a["mse"][0]
+        text = (f"- {eq} {label}: ProbConserv's MSE is **{'lower than or equal to' if better else 'higher than'}** "
+                f"the ANP's ({pc['mse'][0]:.2e} vs {a['mse'][0]:.2e}; LL {pc['ll'][0]:.3g} vs {a['ll'][0]:.3g})")
+        if hc is not None:
+            text += f"; HardC MSE {hc['mse'][0]:.2e}, LL {hc['ll'][0]:.3g}"
+        if sc is not None:
+            text += (f"; SoftC MSE {sc['mse'][0]:.2e} "
+                     f"({'lower' if sc['mse'][0] < a['mse'][0] else 'not lower'} than the ANP's)")
+        verdict.append(text + ".")
+if "stefan" in equations:
+    fr = merged("stefan", "fronts")
+    for label, d in fr.items():
+        true = float(np.ravel(d["true"])[0])
+        errs = {m: abs(float(np.mean(d[m])) - true) for m in ORDER if m in d}
+        best = min(errs, key=errs.get)
+        verdict.append(
+            f"- Stefan {label}, front position: closest mean to the exact front {true:.3f} is "
+            f"{figures.LABELS[best]} (rule: smallest |mean - exact|): "
+            + ", ".join(f"{figures.LABELS[m]} {np.mean(d[m]):.3f}" for m in errs) + "."
+        )
+verdict.append(f"- Trainings and evaluations took {elapsed / 60:.1f} min of wall time in this run.")
+display(Markdown("\n".join(verdict)))
 
 # %%
 total = (time.perf_counter() - started) / 60

@@ -19,4 +19,9 @@ def test_fim_notebook_runs(repo, tmp_path):
     final = json.loads((run_dirs[0] / "final.json").read_text())
     assert {"dfr_rmse_fim", "dfr_rmse_mle", "synthetic_rmse", "dfr_rmse_paths32_chunked"} <= set(final)
     assert (run_dirs[0] / "dfr_rate_matrices.png").exists() and (run_dirs[0] / "rmse_paths_states.png").exists()
-    assert "notebook total" in out.read_text()
+    text = out.read_text()
+    assert "notebook total" in text
+    # The verdict is formatted from this run's results, with the rule that decides each qualitative word.
+    assert "DFR, zero-shot" in text and f"Ours {final['dfr_rmse_fim']:.3f}" in text
+    assert "rule: reproduced if our RMSE is at most 1.5x" in text
+    assert "0.660" not in text and "diagnostic" not in text

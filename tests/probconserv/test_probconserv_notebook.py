@@ -1,5 +1,7 @@
 """The ProbConserv notebook runs end to end with small parameters and writes its tables and figures."""
 
+import json
+
 import pytest
 from notebook_util import execute_notebook
 
@@ -19,6 +21,13 @@ def test_probconserv_notebook_runs(repo, tmp_path):
     )
     text = out.read_text()
     assert "ProbConserv-ANP" in text and "SoftC-ANP" in text
+    # The verdict is formatted from this run's results, with the rule that decides each qualitative word.
+    assert "ProbConserv-ANP and HardC-ANP conserve mass** (rule: every |CE| below 1e-10)" in text
+    final = json.loads((runs_dir / "probconserv" / "stefan_anp_h8_s10" / "final.json").read_text())
+    label = next(k.split("/")[0] for k in final if k.endswith("/probconserv/mse"))
+    pc, anp = final[f"{label}/probconserv/mse"], final[f"{label}/anp/mse"]
+    assert f"({pc:.2e} vs {anp:.2e};" in text
+    assert "weakest" not in text and "Fig." not in text
     for method in ("anp", "softc"):
         assert (runs_dir / "probconserv" / f"stefan_{method}_h8_s10" / "results.json").exists()
     figs = runs_dir / "probconserv" / "figures"
