@@ -18,9 +18,27 @@ def _points(x: ArrayLike, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"{name} must be a point cloud of shape [n, d], got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty point cloud (shape {x.shape}); a distance needs at least one point")
     if not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf")
     return x
+
+
+def _check_clouds(fn: str, x, y, same_size: bool = False) -> None:
+    """Shape checks (also under jit) and, for concrete inputs, finiteness: one clear error per problem."""
+    for name, a in (("x", x), ("y", y)):
+        if jnp.ndim(a) != 2:
+            raise ValueError(f"{fn}: {name} must be a point cloud of shape [n, d], got shape {jnp.shape(a)}")
+        if jnp.shape(a)[0] == 0:
+            raise ValueError(f"{fn}: {name} is an empty point cloud")
+    if jnp.shape(x)[1] != jnp.shape(y)[1]:
+        raise ValueError(f"{fn}: x and y have different dimensions: {jnp.shape(x)[1]} vs {jnp.shape(y)[1]}")
+    if same_size and jnp.shape(x) != jnp.shape(y):
+        raise ValueError(f"{fn} needs equal shapes, got {jnp.shape(x)} and {jnp.shape(y)}")
+    for name, a in (("x", x), ("y", y)):
+        if not isinstance(a, jax.core.Tracer) and not np.isfinite(np.asarray(a)).all():
+            raise ValueError(f"{fn}: {name} contains NaN or inf")
 
 
 def _emd(x: ArrayLike, y: ArrayLike, metric: str) -> float:
@@ -48,8 +66,7 @@ def sliced_w2(
 
     Needs equal sample sizes (1-D optimal transport is sorting). Reference: Bonneel et al. 2015.
     """
-    if x.shape != y.shape:
-        raise ValueError(f"sliced_w2 needs equal shapes, got {x.shape} and {y.shape}")
+    _check_clouds("sliced_w2", x, y, same_size=True)
     dirs = jax.random.normal(key, (x.shape[1], num_projections))
     dirs = dirs / jnp.linalg.norm(dirs, axis=0, keepdims=True)
     px, py = jnp.sort(x @ dirs, axis=0), jnp.sort(y @ dirs, axis=0)
@@ -63,6 +80,8 @@ def mmd_rbf(
 
     Matches the MFM evaluation (sklearn `rbf_kernel`, mean(Kxx) + mean(Kyy) - 2 mean(Kxy)).
     """
+
+    _check_clouds("mmd_rbf", x, y)
 
     def sqd(a, b):
         return jnp.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T, 0.0)
@@ -82,11 +101,20 @@ def psd_sqrt(s: ArrayLike) -> np.ndarray:
 
 
 def check_gaussians(means: np.ndarray, covs: np.ndarray, name: str) -> None:
-    """Raise a ValueError naming `name` unless covs has shape means.shape + (d,) and all is finite."""
+    """Raise a ValueError naming `name` unless covs has shape means.shape + (d,), all is finite and every
+    covariance is symmetric positive semi-definite (to a relative 1e-8)."""
     if means.ndim < 1 or covs.shape != means.shape + means.shape[-1:]:
         raise ValueError(f"{name}: covariances must have shape means.shape + (d,), got {means.shape}, {covs.shape}")
     if not (np.isfinite(means).all() and np.isfinite(covs).all()):
         raise ValueError(f"{name}: means or covariances contain NaN or inf")
+    scale = np.maximum(np.abs(covs).max(axis=(-2, -1)), 1e-300)
+    if (np.abs(covs - np.swapaxes(covs, -1, -2)).max(axis=(-2, -1)) > 1e-8 * scale).any():
+        raise ValueError(f"{name}: covariance is not symmetric")
+    low = np.linalg.eigvalsh(0.5 * (covs + np.swapaxes(covs, -1, -2))).min(-1)
+    if (low < -1e-8 * scale).any():
+        raise ValueError(
+            f"{name}: covariance is not positive semi-definite (smallest eigenvalue {low.min():.3g})"
+        )
 
 
 def gaussian_w2(mean1: ArrayLike, cov1: ArrayLike, mean2: ArrayLike, cov2: ArrayLike) -> np.ndarray:

@@ -32,6 +32,7 @@ from scipy.spatial import Delaunay
 
 from ..sim import lbm
 from . import meshgraphnets as mgn_format
+from ._files import move_aside
 
 #: MeshGraphNets node types (`meshgraphnets/common.py`); SIZE is the width of the one-hot encoding.
 NORMAL, OBSTACLE, AIRFOIL, HANDLE, INFLOW, OUTFLOW, WALL_BOUNDARY = 0, 1, 2, 3, 4, 5, 6
@@ -297,7 +298,10 @@ def cylinder_flow(
     directory = Path(data_dir) / "cylinder_flow" / config.key
     splits = {"train": config.n_train, "test": config.n_test}
     if cache and all((directory / f"{s}.tfrecord").exists() for s in splits if splits[s]):
-        return {s: [_squeeze(t) for t in mgn_format.read_dataset(directory, s)] if n else [] for s, n in splits.items()}
+        try:
+            return _read_cache(directory, splits)
+        except (OSError, ValueError, KeyError, EOFError) as e:
+            move_aside(directory, e)
     out, params = {}, {}
     for index, (split, n) in enumerate(splits.items()):
         made = [simulate_trajectory(config, index, k) for k in range(n)]
@@ -311,6 +315,14 @@ def cylinder_flow(
             if trajs:
                 mgn_format.write_dataset(directory, split, trajs, extra_meta=meta)
     return {s: [_squeeze(t) for t in trajs] for s, trajs in out.items()}
+
+
+def _read_cache(directory: Path, splits: dict[str, int]) -> dict[str, list[dict[str, np.ndarray]]]:
+    out = {s: [_squeeze(t) for t in mgn_format.read_dataset(directory, s)] if n else [] for s, n in splits.items()}
+    for s, n in splits.items():
+        if len(out[s]) != n:
+            raise ValueError(f"{directory / (s + '.tfrecord')} holds {len(out[s])} trajectories, expected {n}")
+    return out
 
 
 def _squeeze(traj: dict) -> dict:

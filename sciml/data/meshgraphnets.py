@@ -15,11 +15,13 @@ of `meshgraphnets/dataset.py` in google-deepmind/deepmind-research.
 """
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ._files import read_json, write_text_atomic
 from .tfrecord import decode_example, encode_example, read_tfrecord, write_tfrecord
 
 # ------------------------------------------------------------------------ MeshGraphNets datasets
@@ -32,7 +34,9 @@ STATIC_FIELDS = ("cells", "mesh_pos", "node_type")
 def load_meta(directory: str | Path) -> dict:
     """Read and check `meta.json`: every field named in field_names has a type, shape and dtype."""
     path = Path(directory) / "meta.json"
-    meta = json.loads(path.read_text())
+    meta = read_json(path, "MeshGraphNets meta.json")
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     for key in ("field_names", "features", "trajectory_length"):
         if key not in meta:
             raise ValueError(f"{path}: missing {key!r}")
@@ -44,23 +48,35 @@ def load_meta(directory: str | Path) -> dict:
             raise ValueError(
                 f"{path}: field {name!r} has type {spec.get('type')!r}; valid: static, dynamic, dynamic_varlen"
             )
-        np.dtype(spec["dtype"])  # raises on an unknown dtype
+        try:
+            np.dtype(spec["dtype"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: field {name!r} has no valid dtype ({e})") from None
+        if not isinstance(spec.get("shape"), list):
+            raise ValueError(f"{path}: field {name!r} has no shape list")
     return meta
 
 
-def parse_trajectory(record: bytes, meta: dict) -> dict[str, np.ndarray | list[np.ndarray]]:
+def parse_trajectory(record: bytes, meta: dict, source: str = "record") -> dict[str, np.ndarray | list[np.ndarray]]:
     """One record -> {field: array}. Static fields keep their leading axis of 1 as stored ([1, N, d]);
     MeshGraphNets' reader tiles them over time, which callers can do with `np.broadcast_to`.
-    A `dynamic_varlen` field becomes a list of per-frame arrays."""
+    A `dynamic_varlen` field becomes a list of per-frame arrays. Every per-node field (all but `cells`)
+    must agree on the node count, and `cells` must index those nodes: a dtype in `meta.json` that does
+    not match the bytes is caught here. `source` names the record in errors."""
     raw = decode_example(record)
     out = {}
     for name, spec in meta["features"].items():
         if name not in raw:
-            raise ValueError(f"record lacks field {name!r}; it has {sorted(raw)}")
+            raise ValueError(f"{source}: lacks field {name!r}; it has {sorted(raw)}")
         chunks = raw[name]
         if not isinstance(chunks, list):
-            raise ValueError(f"field {name!r} must be a bytes_list (raw array bytes), got a numeric list")
-        data = np.frombuffer(b"".join(chunks), np.dtype(spec["dtype"]).newbyteorder("<"))
+            raise ValueError(f"{source}: field {name!r} must be a bytes_list (raw array bytes), got a numeric list")
+        blob = b"".join(chunks)
+        itemsize = np.dtype(spec["dtype"]).itemsize
+        if len(blob) % itemsize:
+            raise ValueError(f"{source}: field {name!r} has {len(blob)} bytes, not a multiple of its dtype "
+                             f"{spec['dtype']!r} ({itemsize} bytes; is the dtype in meta.json right?)")
+        data = np.frombuffer(blob, np.dtype(spec["dtype"]).newbyteorder("<"))
         shape = list(spec["shape"])
         if spec["type"] == "dynamic_varlen":
             lengths = np.frombuffer(b"".join(raw[f"length_{name}"]), "<i4")
@@ -71,8 +87,27 @@ def parse_trajectory(record: bytes, meta: dict) -> dict[str, np.ndarray | list[n
         try:
             out[name] = data.reshape(shape).astype(np.dtype(spec["dtype"]))
         except ValueError:
-            raise ValueError(f"field {name!r}: {data.size} values do not fit shape {shape}") from None
+            raise ValueError(f"{source}: field {name!r}: {data.size} values do not fit shape {shape} "
+                             f"(is the dtype {spec['dtype']!r} in meta.json right?)") from None
+    _check_node_counts(out, meta, source)
     return out
+
+
+def _check_node_counts(out: dict, meta: dict, source: str) -> None:
+    def per_node(name, a):
+        shape = meta["features"][name]["shape"]
+        return name != "cells" and isinstance(a, np.ndarray) and a.ndim >= 2 and len(shape) >= 2 and shape[1] == -1
+
+    nodes = {name: a.shape[1] for name, a in out.items() if per_node(name, a)}
+    if len(set(nodes.values())) > 1:
+        raise ValueError(f"{source}: fields disagree on the number of nodes {nodes}; "
+                         "a dtype or shape in meta.json does not match the stored bytes")
+    cells = out.get("cells")
+    if nodes and isinstance(cells, np.ndarray) and cells.size:
+        n = next(iter(nodes.values()))
+        if cells.min() < 0 or cells.max() >= n:
+            raise ValueError(f"{source}: 'cells' index nodes outside [0, {n}) (range {cells.min()}..{cells.max()}); "
+                             "is the dtype of 'cells' in meta.json right?")
 
 
 def read_dataset(directory: str | Path, split: str, *, verify: bool = True) -> Iterator[dict]:
@@ -82,8 +117,11 @@ def read_dataset(directory: str | Path, split: str, *, verify: bool = True) -> I
     if not path.exists():
         splits = sorted(p.stem for p in Path(directory).glob("*.tfrecord"))
         raise FileNotFoundError(f"{path} does not exist; splits here: {splits}")
-    for record in read_tfrecord(path, verify=verify):
-        yield parse_trajectory(record, meta)
+    k = -1
+    for k, record in enumerate(read_tfrecord(path, verify=verify)):
+        yield parse_trajectory(record, meta, f"{path}, record {k}")
+    if k < 0:
+        raise ValueError(f"{path}: no records (an empty TFRecord file)")
 
 
 def write_dataset(
@@ -115,10 +153,10 @@ def write_dataset(
     meta.update(extra_meta or {})
     meta_path = directory / "meta.json"
     if meta_path.exists():
-        old = json.loads(meta_path.read_text())
+        old = read_json(meta_path, "MeshGraphNets meta.json")
         if old["features"] != features:
             raise ValueError(f"{meta_path} describes other fields: {old['features']} vs {features}")
-    meta_path.write_text(json.dumps(meta, indent=1))
+    write_text_atomic(meta_path, json.dumps(meta, indent=1))
 
     def records():
         for k, traj in enumerate(trajectories):
@@ -136,7 +174,7 @@ def write_dataset(
             yield encode_example(out)
 
     path = directory / f"{split}.tfrecord"
-    tmp = path.with_suffix(".tfrecord.tmp")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     write_tfrecord(tmp, records())
     tmp.replace(path)
     return path

@@ -440,7 +440,12 @@ def load_dfr_archive(path: str | Path) -> dict[str, np.ndarray]:
     if path.is_dir():
         files = {p.name: p.read_bytes for p in path.rglob("*.pt") if "__MACOSX" not in p.parts}
     else:
-        z = zipfile.ZipFile(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist (expected a DFR path archive .zip or its folder)")
+        try:
+            z = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise ValueError(f"{path}: not a zip archive (expected a DFR archive, e.g. 6_st_DFR_V=1.zip)") from None
         files = {
             Path(n).name: (lambda n=n: z.read(n))
             for n in z.namelist()

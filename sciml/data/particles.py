@@ -20,6 +20,8 @@ Reference: Sanchez-Gonzalez et al. 2020, "Learning to simulate complex physics w
 
 import hashlib
 import json
+import os
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import jax
 import numpy as np
 
 from ..sim.mpm import DEFAULT_CONFIG, MATERIALS, MPMConfig, simulate
+from ._files import move_aside, read_json, write_text_atomic
 from .tfrecord import decode_sequence_example, encode_sequence_example, read_tfrecord, write_tfrecord
 
 #: Size of the particle-type vocabulary (GNS's NUM_PARTICLE_TYPES), enough for ours and the GNS sets.
@@ -180,10 +183,9 @@ def mpm_dataset(
               "materials": list(materials), "seed": seed, "area": area, "cfg": {k: v for k, v in vars(cfg).items()}}
     tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     path = DATA_DIR / "particles" / f"mpm_{tag}.npz"
-    if cache and path.exists():
-        with np.load(path) as f:
-            arrays = {k: f[k] for k in f.files}
-        metadata = json.loads(str(arrays.pop("metadata")))
+    arrays = _load_cache(path) if cache and path.exists() else None
+    if arrays is not None:
+        metadata = arrays.pop("metadata")
     else:
         train = simulate_scenes(seed, materials, n_train, n_particles, n_frames, cfg, area)
         test = simulate_scenes(seed + 1000, materials, n_test, n_particles, n_frames, cfg, area)
@@ -200,11 +202,29 @@ def mpm_dataset(
         arrays = {f"train_{k}": v for k, v in train.items()} | {f"test_{k}": v for k, v in test.items()}
         if cache and DATA_DIR.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
+            tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
             np.savez(tmp, metadata=json.dumps(metadata), **arrays)
-            tmp.replace(path)
+            tmp.replace(path)  # atomic: a reader never sees half a cache
     split = lambda s: {k: arrays[f"{s}_{k}"] for k in ("position", "particle_type")}  # noqa: E731
     return {"train": split("train"), "test": split("test"), "metadata": metadata}
+
+
+_CACHE_KEYS = ("metadata", "train_position", "train_particle_type", "test_position", "test_particle_type")
+
+
+def _load_cache(path: Path) -> dict | None:
+    """The arrays (and parsed metadata) of a cached split file; None, after moving it aside, if it is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        missing = [k for k in _CACHE_KEYS if k not in arrays]
+        if missing:
+            raise KeyError(f"missing arrays {missing}")
+        arrays["metadata"] = json.loads(str(arrays["metadata"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        move_aside(path, e)
+        return None
+    return arrays
 
 
 # ------------------------------------------------------------------------------ GNS dataset files
@@ -213,9 +233,12 @@ def mpm_dataset(
 def read_gns_metadata(directory: str | Path) -> dict:
     """The `metadata.json` of a GNS dataset directory."""
     path = Path(directory) / "metadata.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no metadata.json in {directory}")
-    return json.loads(path.read_text())
+    meta = read_json(path, "GNS metadata.json")
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if "dim" in meta and meta["dim"] not in (1, 2, 3):
+        raise ValueError(f"{path}: 'dim' must be 1, 2 or 3, got {meta['dim']!r}")
+    return meta
 
 
 def read_gns_split(directory: str | Path, split: str, *, verify: bool = True) -> list[dict[str, np.ndarray]]:
@@ -225,23 +248,35 @@ def read_gns_split(directory: str | Path, split: str, *, verify: bool = True) ->
     `step_context` are passed through when present.
     """
     directory = Path(directory)
-    dim = int(read_gns_metadata(directory)["dim"])
+    meta = read_gns_metadata(directory)
+    if "dim" not in meta:
+        raise ValueError(f"{directory / 'metadata.json'}: missing 'dim'")
+    dim = int(meta["dim"])
     path = directory / f"{split}.tfrecord"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     out = []
-    for record in read_tfrecord(path, verify=verify):
+    for k, record in enumerate(read_tfrecord(path, verify=verify)):
         context, lists = decode_sequence_example(record)
         if "position" not in lists or "particle_type" not in context:
-            raise ValueError(f"{path}: record lacks `position` or `particle_type` (not a GNS dataset?)")
+            raise ValueError(f"{path}: record {k} lacks `position` or `particle_type` (not a GNS dataset?)")
         ptype = np.frombuffer(b"".join(context["particle_type"]), "<i8")
-        pos = np.stack([np.frombuffer(b"".join(f), "<f4").reshape(len(ptype), dim) for f in lists["position"]])
+        frames = [np.frombuffer(b"".join(f), "<f4") for f in lists["position"]]
+        for f in frames:
+            if f.size != len(ptype) * dim:
+                raise ValueError(
+                    f"{path}: record {k} has {f.size} position values per frame, not {len(ptype)} particles x "
+                    f"dim {dim} (is 'dim' in metadata.json right?)"
+                )
+        pos = np.stack([f.reshape(len(ptype), dim) for f in frames])
         traj = {"position": pos, "particle_type": ptype}
         if "key" in context:
             traj["key"] = np.asarray(context["key"])
         if "step_context" in lists:
             traj["step_context"] = np.stack([np.frombuffer(b"".join(f), "<f4") for f in lists["step_context"]])
         out.append(traj)
+    if not out:
+        raise ValueError(f"{path}: no records (an empty TFRecord file)")
     return out
 
 
@@ -253,10 +288,13 @@ def write_gns_split(directory: str | Path, split: str, trajectories: Iterable[di
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if metadata is not None:
-        (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
+        write_text_atomic(directory / "metadata.json", json.dumps(metadata, indent=2))
     records = []
     for key, t in enumerate(trajectories):
         pos = np.asarray(t["position"], "<f4")
         context = {"particle_type": np.asarray(t["particle_type"], "<i8").tobytes(), "key": np.array([key])}
         records.append(encode_sequence_example(context, {"position": [p.tobytes() for p in pos]}))
-    write_tfrecord(directory / f"{split}.tfrecord", records)
+    path = directory / f"{split}.tfrecord"
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write_tfrecord(tmp, records)
+    tmp.replace(path)

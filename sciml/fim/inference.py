@@ -95,6 +95,8 @@ def infer_rate_matrix(
     the answer to the leading n x n block; observations must lie in [0, n_states).
     Reference: Berghaus et al. 2024, Sec. 3.2 and 4; docs/references.md FIM.1, FIM.5.
     """
+    if np.ndim(times) < 1 or np.shape(times)[0] == 0:
+        raise ValueError(f"infer_rate_matrix needs at least one observed path; got times of shape {np.shape(times)}")
     n = model.num_states if n_states is None else int(n_states)
     if not 2 <= n <= model.num_states:
         raise ValueError(f"n_states must be in [2, {model.num_states}], got {n}")

@@ -14,6 +14,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
 #: The original clips B = R²/(R² + r²) ~ Beta(N/2, D/2) to [BETA_CLIP, 1 - BETA_CLIP] at training time.
@@ -77,6 +78,10 @@ def sample_perturbation(
     Reference: PFGM++ Eq. 5 and Alg. 1 (training); original `training/loss.py`.
     """
     D = check_D(D)
+    if not isinstance(sigma, jax.core.Tracer):  # concrete input: check it here (traced values are the caller's)
+        s = np.asarray(sigma, dtype=np.float64)
+        if not (np.isfinite(s).all() and (s >= 0).all()):
+            raise ValueError(f"sample_perturbation: sigma must be finite and >= 0, got {sigma}")
     N = math.prod(shape)
     kz, kr = jax.random.split(key)
     z = jax.random.normal(kz, shape, dtype=dtype)

@@ -13,7 +13,11 @@ save those steps again. Saves are synchronous: a save that fails stops the run a
 naming the path and the last good step.
 """
 
+import contextlib
 import hashlib
+import logging
+import os
+import re
 import shutil
 import sys
 import time
@@ -47,8 +51,26 @@ def _complete(step_dir: Path) -> bool:
 
 
 def _one_line(e: BaseException, limit: int = 200) -> str:
+    """A short reason: the OS error underneath when there is one (tensorstore names it by errno)."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
     text = " ".join(str(e).split()) or type(e).__name__
+    code = re.search(r"os_error_code='(\d+)'", text)
+    if code:
+        return os.strerror(int(code.group(1)))
     return f"{type(e).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Orbax logs a failed save's multi-kB traceback itself; we report it in one line instead."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Checkpoints:
@@ -101,12 +123,13 @@ class Checkpoints:
         host = jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x)), arrays)
         meta = {**meta, "sha256": arrays_digest(host)}
         try:
-            self.manager.save(
-                step,
-                args=ocp.args.Composite(state=ocp.args.StandardSave(host), meta=ocp.args.JsonSave(meta)),
-                force=True,
-            )
-            self.manager.wait_until_finished()
+            with _quiet_orbax():
+                self.manager.save(
+                    step,
+                    args=ocp.args.Composite(state=ocp.args.StandardSave(host), meta=ocp.args.JsonSave(meta)),
+                    force=True,
+                )
+                self.manager.wait_until_finished()
         except Exception as e:
             last = "none" if self.last_good is None else f"step {self.last_good}"
             raise CheckpointError(

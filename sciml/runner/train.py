@@ -329,7 +329,7 @@ def _train(config: RunConfig, run_dir: Path, primary: bool, progress: bool) -> N
         last_loss = float(losses[-1]) if losses else last_loss
     state = trainer.place(state)
     log = _Log(run_dir / "metrics.jsonl", primary)
-    ran = {"resumed_from": start, "device_count": jax.device_count(), "process_count": jax.process_count()}
+    ran = {"resumed_from": start, "device_count": trainer.mesh.size, "process_count": jax.process_count()}
     log.write({"step": start, **ran})
 
     bar = tqdm(

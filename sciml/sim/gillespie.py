@@ -124,11 +124,24 @@ def _many_paths(Q, x0, t0, times, keys, num_jumps):
     return jax.vmap(per_process, in_axes=(0, 0, 0, None, 0, None))(Q, x0, t0, times, keys, num_jumps)
 
 
+#: Most jumps a path may be expected to make (fastest exit rate x horizon); more is an error, not a hang.
+MAX_EXPECTED_JUMPS = 1_000_000
+
+#: Jumps simulated per path in one jitted round (the rest continue in further rounds), bounding memory.
+JUMPS_PER_ROUND = 16_384
+
+
 def _jump_budget(Q: np.ndarray, horizon: float) -> int:
-    """Jumps that cover `horizon` for (almost) every path: Poisson mean + 8 sd, rounded up to 16."""
+    """Jumps per round that cover `horizon` for (almost) every path: Poisson mean + 8 sd, rounded up to
+    16, at most JUMPS_PER_ROUND; an expected count above MAX_EXPECTED_JUMPS is a ValueError."""
     lam_max = float(np.max(-np.diagonal(Q, axis1=-2, axis2=-1), initial=0.0))
     m = lam_max * max(horizon, 0.0)
-    return int(16 * np.ceil((m + 8 * np.sqrt(m) + 16) / 16))
+    if m > MAX_EXPECTED_JUMPS:
+        raise ValueError(
+            f"the fastest state leaves at rate {lam_max:.3g} over a horizon of {horizon:.3g}: about {m:.3g} jumps "
+            f"per path, more than MAX_EXPECTED_JUMPS = {MAX_EXPECTED_JUMPS:,}; rescale the rates or the times"
+        )
+    return min(int(16 * np.ceil((m + 8 * np.sqrt(m) + 16) / 16)), JUMPS_PER_ROUND)
 
 
 def simulate_many(

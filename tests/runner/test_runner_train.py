@@ -51,6 +51,11 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
     resumed = run(TOY, runs_dir=tmp_path / "b", progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(_params(full.model), _params(resumed.model)))
     assert [m["loss"] for m in resumed.metrics if "loss" in m] == [m["loss"] for m in full.metrics if "loss" in m]
+    # A rerun that silently restarted from step 0 would end identical too (batches and keys are pure
+    # functions of (seed, step)); the run's own record proves it started at the checkpoint.
+    assert resumed.final["resumed_from"] == 40 and resumed.final["steps_executed"] == 20
+    assert [m["resumed_from"] for m in resumed.metrics if "resumed_from" in m] == [0, 40]
+    assert full.final["resumed_from"] == 0 and full.final["steps_executed"] == 60
 
 
 def test_ema_model_lags_the_raw_model(tmp_path):
@@ -93,7 +98,7 @@ def test_sigkill_after_checkpoint_then_resume_matches(tmp_path, repo):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    steps = sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
+    steps = sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit() and (p / "_CHECKPOINT_METADATA").exists())
     assert steps and steps[-1] < 600, "the run must have been killed mid-way after a checkpoint"
     subprocess.run([*cmd, "--runs-dir", str(tmp_path / "killed")], cwd=repo, env=env, check=True,
                    capture_output=True)
@@ -103,6 +108,9 @@ def test_sigkill_after_checkpoint_then_resume_matches(tmp_path, repo):
     b = load(tmp_path / "clean" / "quickstart" / "flow_matching_2d")
     assert all(np.array_equal(x, y) for x, y in zip(_params(a.model), _params(b.model)))
     assert json.loads((a.dir / "final.json").read_text())["loss"] == pytest.approx(b.final["loss"], rel=1e-6)
+    # The rerun started at the last checkpoint and executed only the remaining steps.
+    assert a.final["resumed_from"] == steps[-1] > 0 and a.final["steps_executed"] == 600 - steps[-1]
+    assert b.final["resumed_from"] == 0 and b.final["steps_executed"] == 600
 
 
 def test_alternating_groups_update_on_their_own_steps(tmp_path):
