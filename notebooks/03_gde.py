@@ -24,14 +24,14 @@
 # 1. **Reconstruction W2** on held-out sets for GDE vs the kernel-mean-embedding (KME) encoder with
 #    the same generator vs a mean-only encoder (paper Table 2: Normal 0.02 / GMM 1.82 for GDE).
 # 2. **Latent geometry**: Spearman correlation between latent L2 distance and the true W2 over pairs
-#    of held-out sets (paper: 0.96 for Gaussians, 0.76 for mixtures).
+#    of held-out sets (the original repository's notebooks: 0.96 for Gaussians, 0.76 for mixtures).
 # 3. **Interpolation**: decoding z_t = (1 - t) z0 + t z1 approximately follows the McCann (optimal
 #    transport) path between two Gaussians, unlike the linear mixture (1 - t) P0 + t P1.
 # 4. A **varying-covariance benchmark** (shared mean), where the mean-only encoder cannot win.
 #
 # Deviations from the paper / original code (also in the docstrings):
-# - Generator: conditional flow matching sampled with diffrax (32 Heun steps) by default, because it
-#   learns faster than DDPM in a CPU budget; the DDPM of the paper is `task.generator=ddpm`, and a
+# - Generator: conditional flow matching sampled with diffrax (32 Heun steps) by default (our choice
+#   for a CPU budget); the DDPM of the paper is `task.generator=ddpm`, and a
 #   sliced-W2 direct generator is `task.generator=direct`.
 # - Data: fresh random sets every step (an infinite stream) instead of a fixed 10k-50k sets; the GMM
 #   sets draw 3 Gaussians from the same prior with Dirichlet(1) weights instead of mixing 3 sets of a
@@ -41,11 +41,10 @@
 #   original keeps 1e-4..0.02 at T = 400, which leaves alpha_bar_T = e^-4.
 # - W2 is sqrt(|dmu|^2 + Bures^2): the original's helpers add |dmu| to Bures^2 (a distance plus a
 #   squared distance), which is not W2.
-# - Scale: about 1000 steps of 32 sets x 128 points instead of hours on a GPU.
+# - Scale: about 1000 steps of 32 sets x 128 points.
 #
-# **Cost.** At the default parameters the 11 runs took 670 CPU-seconds (2100 s of wall time on a
-# 2-core machine shared with other jobs at load ~15; about 6-7 minutes on an idle 2-core machine).
-# Finished runs are reopened, not retrained, when the notebook is run again.
+# **Cost.** The wall time of every run and of the whole notebook is printed below. Finished runs are
+# reopened, not retrained, when the notebook is run again.
 
 # %% tags=["parameters"]
 steps = 1000            # training steps per run (full scale: about 10 minutes for all 11 runs on 2 CPU cores)
@@ -64,7 +63,7 @@ import hashlib
 import time
 
 import matplotlib.pyplot as plt
-from IPython.display import Image, display
+from IPython.display import Image, Markdown, display
 
 from sciml.runner import run
 
@@ -129,7 +128,11 @@ for (ds, enc), r in runs.items():
 print("\n".join(rows))
 
 # %% [markdown]
-# ## 2. Latent distance vs W2 (paper Sec. 5.1: Spearman 0.96 Gaussians, 0.76 mixtures)
+# ## 2. Latent distance vs W2 (the original's notebooks: Spearman 0.96 Gaussians, 0.76 mixtures)
+#
+# The reference correlations come from the original repository's notebooks: `mvn_dists` (2-d Gaussians,
+# GNN encoder, DDPM generator) and its Gaussian-mixture notebook (ResNet encoder), see
+# `docs/references.md`, GDE.
 #
 # Each point is a pair of held-out sets: the L2 distance of their latents against the true W2 of
 # their distributions (Bures formula for Gaussians; for mixtures the mixture distance MW2 of Delon &
@@ -141,7 +144,7 @@ for ds in datasets:
     for enc in encoders:
         if (ds, enc) in runs and enc not in ("kme", "mean"):
             f = runs[ds, enc].final
-            print(f"{ds:>15} {label[enc]:>14}: Spearman {f['spearman']:.3f}   paper {paper_rho.get(ds, '-')}")
+            print(f"{ds:>15} {label[enc]:>14}: Spearman {f['spearman']:.3f}   original {paper_rho.get(ds, '-')}")
 for ds in ("normal_d2", "gmm_d5"):
     if (ds, encoders[0]) in runs:
         display(Image(filename=str(runs[ds, encoders[0]].dir / "latent_vs_w2.png"), width=320))
@@ -197,29 +200,45 @@ print(f"throughput ({datasets[0]}, {encoders[0]}): encode {first['encode_sets_pe
 print(f"notebook wall time: {time.perf_counter() - started:.0f} s")
 
 # %% [markdown]
-# ## What we measured at the default parameters (1000 steps, flow-matching generator)
-#
-# | | ours | paper |
-# |---|---|---|
-# | Normal d=5 reconstruction W2: GDE / KME / mean-only | 0.112 / 0.208 / 0.101 | 0.02 / 0.04 / 0.03 (Table 5, DDPM) |
-# | Normal d=2 reconstruction W2: GDE / KME / mean-only | 0.150 / 0.153 / 0.151 | - |
-# | GMM d=5 W2 (POT, 500 points; floor 0.695): GDE / KME / mean | 2.23 / 2.12 / 2.29 | 1.82 / 2.17 / - (Table 2) |
-# | Shared mean, varying covariance d=2: GDE / mean-only | 0.168 / 0.490 (plug-in 0.144) | - |
-# | Spearman latent L2 vs W2, Gaussians d=2 | 0.996 | 0.96 |
-# | Spearman latent L2 vs MW2, GMM d=5 | 0.796 | 0.76 |
-# | Interpolation: W2 to McCann path, GDE vs mixture path | 0.174 vs 0.990 | qualitative |
-#
-# - The latent geometry reproduces: latent distances rank pairs of distributions by W2 as well as or
-#   better than in the paper (0.996 / 0.796 against 0.96 / 0.76), and decoded latent interpolants stay
-#   close to the McCann path while the mixture path is far from it.
-# - Reconstruction at this budget is 5-10x worse than the paper's numbers, and on the original's
-#   Gaussian prior (Sigma ~ I/7 or I/34, W2 dominated by the means) GDE does not beat the mean-only
-#   encoder (the reference notes this: small Sigma lets mean-only encoders score well; in the paper's
-#   Table 5 they are within 0.01). The decoded Gaussians are too round (see the interpolation figure):
-#   after 1000 steps the generator has learned the location well and the small covariances only
-#   partly. KME is clearly worse in 5-d, as in the paper.
-# - On the GMM sets all three are close at this budget (GDE 2.23 vs KME 2.12), so the paper's GDE
-#   advantage there (1.82 vs 2.17) is not reproduced at 1000 CPU steps.
-# - Where the covariance carries the information (shared mean), GDE's reconstruction (0.168) is
-#   near the plug-in estimate from the input set (0.144) and 3x better than mean-only (0.490).
+# ## What this run shows
+# Formatted from this run's results; each qualitative word comes from the rule printed next to it.
+# With one training seed per configuration, "lower" means lower by more than 10%, else "level".
 
+# %%
+def cmp(a, b):
+    return "lower than" if a < 0.9 * b else ("higher than" if b < 0.9 * a else "level with")
+
+
+enc0 = encoders[0]
+verdict = []
+for ds, ref in paper_rho.items():
+    if (ds, enc0) in runs:
+        rho = runs[ds, enc0].final["spearman"]
+        word = "reproduced" if rho >= ref - 0.05 else "not reproduced"
+        verdict.append(f"- **Latent geometry, {ds}: {word}** (rule: Spearman at least the original's {ref} - 0.05): "
+                       f"{label[enc0]} {rho:.3f}.")
+if key_interp in runs:
+    f = runs[key_interp].final
+    word = "closer to" if f["interp_w2_gde"] < f["interp_w2_mixture"] else "not closer to"
+    verdict.append(f"- **Interpolation**: decoded latent interpolants are **{word}** the McCann path than the "
+                   f"mixture path (rule: lower mean W2 over interior t): {f['interp_w2_gde']:.3f} vs "
+                   f"{f['interp_w2_mixture']:.3f}.")
+for ds in datasets:
+    key = "recon_w2_sample" if ds.startswith("gmm") else "recon_w2"
+    got = {enc: runs[ds, enc].final[key] for enc in encoders if (ds, enc) in runs and key in runs[ds, enc].final}
+    if enc0 not in got:
+        continue
+    line = f"- Reconstruction W2 ({'POT, 500 points' if key.endswith('sample') else 'Gaussian fit'}), {ds}: " + \
+        ", ".join(f"{label[e]} {v:.3f}" for e, v in got.items())
+    line += "".join(f"; {label[enc0]} is {cmp(got[enc0], v)} {label[e]}" for e, v in got.items() if e != enc0)
+    refs = [f"{label[e]} {paper[ds, e]}" for e in got if (ds, e) in paper]
+    if refs:
+        line += f" (paper, Table {'2' if ds.startswith('gmm') else '5'}: {', '.join(refs)})"
+    f = runs[ds, enc0].final
+    if "recon_w2_plugin" in f:
+        line += f"; plug-in {f['recon_w2_plugin']:.3f}, floor {f['recon_w2_floor']:.3f}"
+    elif "recon_w2_sample_floor" in f:
+        line += f"; POT floor {f['recon_w2_sample_floor']:.3f}"
+    verdict.append(line + ".")
+verdict.append(f"- Notebook wall time: {time.perf_counter() - started:.0f} s.")
+display(Markdown("\n".join(verdict)))

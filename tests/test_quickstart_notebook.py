@@ -13,3 +13,5 @@ def test_quickstart_notebook_runs(repo, tmp_path):
     for c in ("independent", "ot"):
         final = json.loads((tmp_path / "runs/quickstart" / f"flow_matching_2d_{c}_150" / "final.json").read_text())
         assert final["w2"] < final["w2_source_target"]
+    # The straightness statement is measured in the run, with its rule.
+    assert "OT-coupled paths are" in text and "(rule: lower mean ratio)" in text

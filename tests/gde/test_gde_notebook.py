@@ -18,3 +18,9 @@ def test_gde_notebook_executes(repo, tmp_path):
         assert "recon_w2" in json.loads(f.read_text())
     text = out.read_text()
     assert "| normal_d2 | GDE (ResNet) |" in text and "notebook wall time" in text
+    # The verdict is formatted from this run's results, with the rule that decides each word.
+    f = next(json.loads(p.read_text()) for p in finals if p.parent.name.startswith("normal_d2_resnet"))
+    assert "(rule: Spearman at least the original's 0.96 - 0.05)" in text
+    assert f"GDE (ResNet) {f['spearman']:.3f}." in text
+    assert f"{f['interp_w2_gde']:.3f} vs {f['interp_w2_mixture']:.3f}." in text
+    assert "reference notes" not in text

@@ -23,3 +23,9 @@ def test_mfm_notebook_runs(repo, tmp_path):
         final = json.loads((runs / f"mfm_{ds}" / f"{m}_seed0_6" / "final.json").read_text())
         assert {"train_w2", "test_w2", "test_mmd", "identity_test_w2"} <= final.keys()
     assert (runs / "mfm_letters" / "mfm_seed0_6" / "test_populations.png").exists()
+    # The verdicts are formatted from this run's results, with the rule that decides each word.
+    letters = json.loads((runs / "mfm_letters" / "mfm_seed0_6" / "final.json").read_text())
+    assert f"MFM (k>0) {letters['test_w2']:.3f} is " in text
+    assert "(rule: MFM's mean test W2 below both baselines')" in text
+    assert "CGFM ≈ MFM" not in text and "CGFM \\u2248 MFM" not in text
+    assert "(rule: clearly = the means differ by more than twice the larger std over seeds)" in text
