@@ -138,3 +138,36 @@ def test_generate_is_seeded():
     b = generate(den, 5, (16,), 8.0, key=jax.random.PRNGKey(0), num_steps=4, chunk=2)
     np.testing.assert_allclose(a, b, atol=2e-5)  # chunking changes XLA's batch shapes, not the maths
     assert a.shape == (5, 16)
+
+
+@pytest.mark.parametrize("D", [1, 4, 64, 2048])
+def test_oracle_weights_match_the_posterior_formula(D):
+    """softmax(posterior_log_weights) = softmax(-(N + D)/2 log(||x - y_i||² + σ² D)), computed here in float64,
+    and the oracle denoiser is the posterior mean sum_i w_i y_i."""
+    data = training_set()
+    N = data.shape[1]
+    y = np.asarray(data, np.float64)
+    rng = np.random.default_rng(0)
+    for sigma in (0.1, 0.5, 2.0, 10.0):
+        x = y[rng.integers(len(y))] + sigma * rng.standard_normal(N)
+        logw = -(N + D) / 2 * np.log(((x - y) ** 2).sum(-1) + sigma**2 * D)
+        want = np.exp(logw - logw.max())
+        want /= want.sum()
+        got = jax.nn.softmax(posterior_log_weights(jnp.asarray(x, jnp.float32), data, sigma, D))
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-3)
+        den = posterior_mean_denoiser(data, D)(jnp.asarray(x, jnp.float32), jnp.asarray(sigma, jnp.float32))
+        np.testing.assert_allclose(den, want @ y, atol=1e-4)
+
+
+@pytest.mark.parametrize("D", [4.0, 64.0, math.inf])
+def test_oracle_samples_hit_training_points_uniformly(D):
+    """The exact denoiser's flow carries the prior onto the empirical distribution, uniform over the training
+    points: the counts of nearest training points over 800 samples pass a chi-square test (fixed seed)."""
+    import scipy.stats
+
+    data = training_set()[:8]
+    samples = generate(posterior_mean_denoiser(data, D), 800, (16,), D, key=jax.random.PRNGKey(6))
+    d2 = ((samples[:, None] - data[None]) ** 2).sum(-1)
+    assert float(jnp.sqrt(d2.min(1)).max()) < 1e-2  # every sample lands on a training point
+    counts = np.bincount(np.asarray(jnp.argmin(d2, 1)), minlength=len(data))
+    assert scipy.stats.chisquare(counts).pvalue > 1e-3, counts
