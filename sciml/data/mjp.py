@@ -9,8 +9,8 @@
 - `load_dfr_archive`, `read_torch_tensor`: a torch-free reader of the published DFR path archives.
 
 The original generator (`wienerfm.data_generation.markov_jump_processes`) is not public; this prior is
-reconstructed from the released test files and captions, scaled as in the reference's "smallest
-faithful experiment".
+reconstructed from the released test files and captions, scaled down as in docs/references.md FIM.4
+(our reduced experiment).
 Reference: Berghaus et al. 2024, "Foundation Inference Models for Markov Jump Processes", Sec. 3.1 and
 App. D; docs/references.md FIM.1, FIM.2, FIM.4.
 """

@@ -67,7 +67,7 @@ def test_beta_law_ks(N, D, sigma):
      (64, 64, 8.000, 10.73)],
 )
 def test_reference_quantiles(N, D, median, q99):
-    """Quantiles of ||n|| (sigma = 1) from the reference file; exact ones from scipy's F law agree."""
+    """Tabulated quantiles of ||n|| (sigma = 1), four significant digits; scipy's F law (exact) agrees."""
     m = 5000 if N > 1000 else M
     r = norms(N, D, seed=2, m=m)
     exact = np.sqrt(N * scipy.stats.f(N, D).ppf([0.5, 0.99]))
@@ -131,7 +131,7 @@ def test_training_clip():
     clipped = (b >= 1 - c - 1e-6).mean()
     expected = scipy.stats.beta(N / 2, D / 2).sf(1 - c)
     assert clipped == pytest.approx(expected, abs=4 * math.sqrt(expected / M))
-    assert expected > 0.15  # matters at small D (the reference's pitfall 1)
+    assert expected > 0.15  # the clip binds often at small D
     # Radii with the clip never exceed sigma sqrt(D (1 - c) / c).
     r = norms(N, D, 1.0, clip=c)
     assert r.max() <= math.sqrt(D * (1 - c) / c) * (1 + 1e-5)
@@ -154,7 +154,7 @@ def test_radius_moments_limits():
     for k in ("mean_sq", "var_sq", "mean", "mode"):
         assert big[k] == pytest.approx(inf[k], rel=1e-4)
     assert math.isinf(radius_moments(64, 2)["mean_sq"]) and math.isinf(radius_moments(64, 4)["var_sq"])
-    # Mode of ||n|| for the reference's formula sqrt(D (N - 1) / (D + 1)), against a density maximum.
+    # Mode of ||n||, closed form sqrt(D (N - 1) / (D + 1)) at sigma = 1, against a density maximum.
     N, D = 16, 6.0
     grid = np.linspace(0.5, 10, 200_001)
     logpdf = (N - 1) * np.log(grid) - (N + D) / 2 * np.log(grid**2 + D)

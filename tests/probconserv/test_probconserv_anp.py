@@ -24,7 +24,7 @@ def small():
 def test_parameter_count_matches_the_original():
     model = eqx.filter_eval_shape(lambda k: ANP(hidden=128, num_heads=4, key=k), jax.random.PRNGKey(0))
     n = sum(x.size for x in jax.tree_util.tree_leaves(model) if isinstance(x, jax.ShapeDtypeStruct))
-    assert n == 989_826  # benchmarks.md: the original's ANP
+    assert n == 989_826  # the original's ANP (docs/references.md, "Benchmarks")
 
 
 def test_context_permutation_invariance_and_query_independence(small):

