@@ -26,10 +26,16 @@ def test_sample_distances_reject_nan_and_mismatched_dimensions(fn):
     x = jnp.ones((5, 2))
     with pytest.raises(ValueError, match=f"{fn}: x contains NaN or inf"):
         call(x.at[0, 0].set(jnp.nan), x)
+    with pytest.raises(ValueError, match=f"{fn}: y contains NaN or inf"):
+        call(x, x.at[1, 1].set(jnp.inf))
+    # Shapes: the tests' jaxtyping import hook already rejects these from the annotations; users run
+    # without it, so the boundary check itself must say what is wrong.
     with pytest.raises(ValueError, match=f"{fn}: x and y have different dimensions: 2 vs 3"):
-        call(x, jnp.ones((5, 3)))
+        metrics._check_clouds(fn, x, jnp.ones((5, 3)))
     with pytest.raises(ValueError, match=rf"{fn}: y must be a point cloud of shape \[n, d\]"):
-        call(x, jnp.ones((5, 2, 1)))
+        metrics._check_clouds(fn, x, jnp.ones((5, 2, 1)))
+    with pytest.raises(ValueError, match=f"{fn}: x is an empty point cloud"):
+        metrics._check_clouds(fn, jnp.ones((0, 2)), x)
     assert np.isfinite(float(jax.jit(lambda a, b: call(a, b))(x, x + 1)))  # still jit-able
 
 
