@@ -42,3 +42,37 @@ def test_harness_times_a_function_entry(repo, tmp_path):
     assert out.returncode == 0, out.stderr
     (entry,) = json.loads(next(tmp_path.glob("bench-*.json")).read_text())["entries"]
     assert entry["kind"] == "call" and entry["batch_size"] == 201 and entry["step_ms_median"] > 0
+
+
+#: Parameter counts of the original implementations at the benchmark's original-shape entries
+#: (docs/references.md, "Benchmarks"), and the arrays our models hold beyond them: MFM/FM's frozen 2 x 128
+#: Fourier matrix (the original keeps it outside its parameters) and the meshformer's frozen normaliser
+#: statistics (mean and std of the 11 node inputs, the 2 targets and, for MeshGraphNet, the 3 edge inputs).
+ORIGINAL_PARAMETERS = {
+    ("mfm", "mfm_letters_original_shapes"): (1_028_418, 2 * 128),
+    ("mfm", "fm_letters_original_shapes"): (724_482, 2 * 128),
+    ("meshformer", "meshformer_mgn_gp_1900"): (2_873_730, 2 * (11 + 2 + 3)),
+    ("meshformer", "meshformer_transformer_gp_1900"): (567_362, 2 * (11 + 2)),
+}
+
+
+@pytest.mark.parametrize("bench, entry", list(ORIGINAL_PARAMETERS))
+def test_original_shape_entries_have_the_originals_parameter_count(repo, bench, entry):
+    import equinox as eqx
+    import jax
+
+    from sciml.meshformer.normalizer import Normalizer
+
+    spec = next(e for e in yaml.safe_load((repo / "benchmarks" / f"{bench}.yaml").read_text())["entries"]
+                if e["name"] == entry)
+    task = load_config(repo / spec["config"], spec["overrides"]).task
+    model = eqx.filter_eval_shape(lambda k: task.init(key=k), jax.random.PRNGKey(0))
+    size = lambda tree: sum(x.size for x in jax.tree_util.tree_leaves(tree) if isinstance(x, jax.ShapeDtypeStruct))
+    if bench == "mfm":
+        frozen = [model.field.fourier.B]
+    else:
+        frozen = [x for x in jax.tree_util.tree_leaves(model, is_leaf=lambda x: isinstance(x, Normalizer))
+                  if isinstance(x, Normalizer)]
+    want, extra = ORIGINAL_PARAMETERS[bench, entry]
+    assert size(frozen) == extra
+    assert size(model) - size(frozen) == want

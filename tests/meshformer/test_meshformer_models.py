@@ -178,7 +178,8 @@ def test_wrong_feature_widths_raise(key):
     pos, cells = _mesh(20)
     mesh = _inputs(pos, cells)
     sim = _simulator("mgn", key)
-    with pytest.raises((ValueError, TypeError)):  # TypeError: jaxtyping run-time checks in the tests
+    # Our ValueError, or the jaxtyping run-time check of the tests naming the same parameter and shape.
+    with pytest.raises((ValueError, TypeError), match=r"velocity must have 2 components|velocity.*n 2"):
         sim(jnp.zeros((20, 3)), mesh)
     with pytest.raises(ValueError, match="node features"):
         sim.net(jnp.zeros((20, 5)), jnp.zeros((4, 3)), jnp.zeros(4, int), jnp.zeros(4, int),
@@ -186,7 +187,7 @@ def test_wrong_feature_widths_raise(key):
     with pytest.raises(ValueError, match="edge lists"):
         net = _simulator("transformer", key).net
         net(jnp.zeros((20, NODE_FEATURES)), mesh.adjacency[:1], mesh.node_mask, mesh.mesh_pos)
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises((ValueError, TypeError), match=r"mesh_pos must be \[20, 2\] to match node_type|mesh_pos"):
         MeshInputs(mesh.node_type, mesh.mesh_pos[:5], mesh.node_mask, mesh.adjacency)
     with pytest.raises(ValueError, match="features"):
         Normalizer(np.zeros(3), np.ones(3))(jnp.zeros((2, 4)))

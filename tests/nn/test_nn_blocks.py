@@ -18,9 +18,22 @@ def test_mlp_shapes_activation_and_errors(key):
 
 
 def test_mlp_residual_differs_and_is_skip(key):
-    plain = MLP(4, 4, 8, 3, key=key)
-    res = MLP(4, 4, 8, 3, residual=True, key=key)
+    """Against a NumPy forward pass: plain h <- f(L h); residual h <- h + f(L h) between the hidden layers
+    (MFM's SkipMLP), with the same weights; the first and last layers are never skipped."""
+    plain = MLP(4, 3, 8, 3, key=key)
+    res = MLP(4, 3, 8, 3, residual=True, key=key)
     x = jnp.linspace(-1, 1, 4)
+    silu = lambda v: v / (1 + np.exp(-v))
+    lin = lambda layer, v: np.asarray(layer.weight, np.float64) @ v + np.asarray(layer.bias, np.float64)
+
+    def reference(mlp, skip):
+        h = silu(lin(mlp.layers[0], np.asarray(x, np.float64)))
+        for layer in mlp.layers[1:-1]:
+            h = h + silu(lin(layer, h)) if skip else silu(lin(layer, h))
+        return lin(mlp.layers[-1], h)
+
+    np.testing.assert_allclose(plain(x), reference(plain, False), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res(x), reference(res, True), rtol=1e-5, atol=1e-6)
     assert not jnp.allclose(plain(x), res(x))
 
 
