@@ -37,7 +37,7 @@
 #   optimiser steps on a CPU, instead of 1000 trajectories x 600 frames and millions of steps.
 # - The transformer sees mesh geometry through a rotary encoding of the node positions in its
 #   attention scores (graph-physics' RoPE option); without it, geometry would enter through the mask
-#   alone and the model cannot tell upstream from downstream (it learned far more slowly in our trials).
+#   alone and the attention could not tell upstream from downstream.
 # - Dilation and global attention are absent from the public code: dilated layers attend to the
 #   nodes exactly d hops away (d cycling 1, 2, 4), and global attention uses learned tokens that every
 #   node reads and writes, our interpretation of the paper.
@@ -45,11 +45,8 @@
 # - The LBM is weakly compressible; its sound waves are damped by a raised bulk viscosity so that
 #   velocity alone determines the next frame, as in the incompressible original data.
 #
-# **Cost.** With the default parameters (400 steps per model, batch 1) the five main runs took 18.6
-# minutes of wall time (11.5 CPU-minutes) on a 2-core machine shared with other jobs (load average
-# 5-6): data 4 s from the cache (about 40 CPU-seconds to generate once), MeshGraphNet 4.8 min, the
-# transformers 0.8-5.3 min each, evaluation included; the noise ablation adds about 2 minutes. On an
-# idle 2-core machine expect about 12 minutes. Finished runs are reopened, not retrained.
+# **Cost.** The wall time of the data, of every run and in total is printed at the end. Finished runs
+# are reopened, not retrained.
 
 # %% tags=["parameters"]
 steps = 400  # optimiser steps per model (batch 1 graph per step)
@@ -68,6 +65,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 from sciml import plot
 from sciml.data.cylinder_flow import DATA_DIR
@@ -206,46 +204,54 @@ if "mgn" in runs and "transformer_small" in runs:
     )
 
 # %% [markdown]
-# **Paper (abstract) beside ours.**
-#
-# | claim | paper | ours (400 steps, batch 1, 2 shared CPU cores) |
-# |---|---|---|
-# | smallest transformer vs MGN: size | 6x smaller | 5.3x fewer parameters (61,858 vs 326,402) |
-# | smallest transformer vs MGN: speed | 7x faster | 6.8x faster training steps, 5.2x faster rollout steps |
-# | smallest transformer vs MGN: accuracy | matches | 1-step RMSE 0.101 vs 0.077 (31% worse) |
-# | larger transformers vs MGN | 52% lower all-rollout RMSE | 1-step 2-7% lower; all-rollout higher (1.5-3.9 vs 0.95) |
-#
-# Our last full run (ms are wall times on the shared machine, inflated by about the same factor for
-# every model), as params / train ms / rollout ms / 1-step / RMSE@10 / @50 / all-rollout:
-# - 'no change' (v(t) = v(0)): 1-step 0.190, @10 0.84, @50 0.83, all 0.86.
-# - MeshGraphNet 64 x 8: 326k / 481 / 26.8 / 0.077 / 0.37 / 0.81 / 0.95.
-# - smallest transformer 32 x 4: 62k / 71 / 5.2 / 0.101 / 0.59 / 3.85 / 6.59; trained with noise 0.1:
-#   0.103 / 0.46 / 0.79 / 0.83.
-# - transformer 64 x 4: 242k / 239 / 16.2 / 0.075 / 0.36 / 1.99 / 3.95.
-# - + dilation (rings 1, 2, 4) + 4 global tokens: 243k / 534 / 49.2 / 0.073 / 0.28 / 1.07 / 2.60.
-# - 2-hop: 242k / 576 / 42.2 / 0.072 / 0.31 / 0.98 / 1.54.
-#
-# MeshGraphNet's own CylinderFlow numbers (x 1e-3, MGN paper, recalled): 1-step 2.34, 50-step 6.3,
-# all-rollout 40.88, on COMSOL data after millions of steps; ours are in our data's units after a few
-# hundred steps, so only ratios between rows compare. What reproduces: the size and speed ratios of
-# the smallest transformer (5.3x, 5-7x against the paper's 6x, 7x), and the ordering of the larger
-# transformers by receptive field (2-hop and dilation + global beat 1-hop at 10, 50 and all steps).
-# What does not: accuracy. Our flow sheds a vortex every ~22 frames, so even 10 steps move the field
-# by as much as its amplitude; one-step errors (0.07-0.10) are 4-5x the training noise (0.02), and
-# every rollout drifts within tens of steps. All models beat 'no change' at 10 steps; at 50 steps and
-# over the whole rollout only MeshGraphNet (0.81 / 0.95) and the smallest transformer trained with
-# noise 0.1 (0.79 / 0.83) stay near it (0.83 / 0.86), the others diverge. Training with noise
-# comparable to the one-step error (0.1) keeps the smallest transformer's rollout bounded (all-rollout
-# 6.6 -> 0.83) at the same one-step error, as MeshGraphNets advises. The paper's rollout claims need
-# far longer training than a CPU notebook affords.
-#
-# **Every model at noise 0.1** (`noise_ablation` = all five models, about 12 more minutes), as
-# 1-step / @10 / @50 / all-rollout: MeshGraphNet 0.078 / 0.34 / 0.84 / 1.05; smallest transformer
-# 0.103 / 0.46 / 0.79 / 0.83; transformer 0.076 / 0.33 / 0.84 / 1.33; + dilation + global 0.073 / 0.31 /
-# 1.10 / 1.68; 2-hop 0.069 / 0.25 / 0.83 / 1.28. At this noise the 2-hop transformer has the lowest
-# one-step and 10-step errors and ties MeshGraphNet at 50 steps; over the whole rollout only the
-# smallest transformer (0.83) is below MeshGraphNet (0.95 at noise 0.02, 1.05 at 0.1), and it is level
-# with 'no change' (0.86).
+# **The abstract's claims beside this run.** Formatted from the table above; each qualitative word
+# comes from the rule printed next to it. Our RMSEs are in our data's units after a few hundred steps,
+# so only ratios between rows compare with the paper.
+
+# %%
+verdict = []
+mgn_key, small_key = LABELS["mgn"], LABELS["transformer_small"]
+if mgn_key in table.index and small_key in table.index:
+    a, b = table.loc[mgn_key], table.loc[small_key]
+    size, train_x, roll_x = a["params"] / b["params"], a["train ms/step"] / b["train ms/step"], \
+        a["rollout ms/step"] / b["rollout ms/step"]
+    within = lambda x, ref: ref / 1.5 <= x <= ref * 1.5  # noqa: E731
+    verdict.append(
+        f"- **Size: {'matches' if within(size, 6) else 'does not match'} the abstract's 6x smaller** (rule: "
+        f"within a factor 1.5): {size:.1f}x fewer parameters ({int(b['params']):,} vs {int(a['params']):,})."
+    )
+    verdict.append(
+        f"- **Speed: training steps {'match' if within(train_x, 7) else 'do not match'}, rollout steps "
+        f"{'match' if within(roll_x, 7) else 'do not match'} the abstract's 7x faster** (same rule): "
+        f"{train_x:.1f}x and {roll_x:.1f}x."
+    )
+    acc = b["1-step RMSE"] / a["1-step RMSE"]
+    verdict.append(
+        f"- **Accuracy: the smallest transformer {'matches' if acc <= 1.1 else 'does not match'} MeshGraphNet** "
+        f"(rule: 1-step RMSE at most 10% higher): {b['1-step RMSE']:.3f} vs {a['1-step RMSE']:.3f}."
+    )
+    larger = [k for k in table.index if k.startswith("transformer") and k != small_key and "noise" not in k]
+    beat = [k for k in larger if table.loc[k, "all-rollout RMSE"] < a["all-rollout RMSE"]]
+    if larger:
+        verdict.append(
+            f"- **Larger transformers beat MeshGraphNet on all-rollout RMSE: {len(beat)} of {len(larger)}** "
+            f"(rule: lower all-rollout RMSE; the abstract: 52% lower for its largest model): MeshGraphNet "
+            f"{a['all-rollout RMSE']:.3f}; " + ", ".join(f"{k} {table.loc[k, 'all-rollout RMSE']:.3f}" for k in larger)
+            + "."
+        )
+nc = table.loc["no change"]
+for col in ("RMSE@10", "RMSE@50", "all-rollout RMSE"):
+    if np.isfinite(nc[col]):
+        below = [k for k in table.index if k != "no change" and table.loc[k, col] < nc[col]]
+        verdict.append(f"- {col}: below 'no change' ({nc[col]:.3f}): " + (", ".join(
+            f"{k} ({table.loc[k, col]:.3f})" for k in below) or "no model") + ".")
+for key in runs:
+    base, _, noise = key.partition(", ")
+    if noise and LABELS.get(base) in table.index:
+        x, y = table.loc[LABELS[base], "all-rollout RMSE"], table.loc[label(key), "all-rollout RMSE"]
+        verdict.append(f"- {label(key)}: all-rollout RMSE {y:.3f} against {x:.3f} at the default noise; 1-step "
+                       f"{table.loc[label(key), '1-step RMSE']:.3f} vs {table.loc[LABELS[base], '1-step RMSE']:.3f}.")
+display(Markdown("\n".join(verdict)))
 
 # %% [markdown]
 # ## Rollouts: ground truth vs each model

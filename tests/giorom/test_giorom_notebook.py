@@ -15,3 +15,9 @@ def test_giorom_notebook_runs(repo, tmp_path):
     final = json.loads((tmp_path / "runs/giorom/giorom_n64_p25_s6/final.json").read_text())
     assert final["n_sparse"] == 16 and final["chamfer"] >= 0
     assert (tmp_path / "runs/giorom/gns_n64_s6/snapshots.png").exists()
+    # The verdict is formatted from this run's results, with the rule that decides each word.
+    gns = json.loads((tmp_path / "runs/giorom/gns_n64_s6/final.json").read_text())
+    assert f"GIOROM 25% (16 particles stepped): dense rollout MSE {final['dense_mse']:.3g}" in text
+    assert f"GNS's {gns['dense_mse']:.3g}" in text
+    assert "the abstract's 25x** (rule: at least 16.7x" in text
+    assert "closing note of issue" not in text

@@ -27,3 +27,10 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
     for m in models:
         final = json.loads((tmp_path / "runs/meshformer" / f"{m}_10" / "final.json").read_text())
         assert final["one_step_rmse"] > 0 and final["rollout_ms_per_step"] > 0
+    # The verdict is formatted from this run's results, with the rule that decides each word.
+    noisy = json.loads((tmp_path / "runs/meshformer/mgn_noise0.1_10/final.json").read_text())
+    base = json.loads((tmp_path / "runs/meshformer/mgn_10/final.json").read_text())
+    assert (f"MeshGraphNet (64 x 8 steps), noise 0.1: all-rollout RMSE {noisy['rollout_rmse_all']:.3f} "
+            f"against {base['rollout_rmse_all']:.3f}") in text
+    assert "all-rollout RMSE: below 'no change'" in text
+    assert "recalled" not in text
