@@ -222,6 +222,8 @@ def _load_cache(path: Path) -> dict | None:
             raise KeyError(f"missing arrays {missing}")
         arrays["metadata"] = json.loads(str(arrays["metadata"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, ValueError) and "pickle" in str(e):  # NumPy's advice to unpickle is unsafe and wrong here
+            e = ValueError("not a NumPy .npz archive")
         move_aside(path, e)
         return None
     return arrays
