@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from ..nn import Linear
+
 
 class LearnableQueryAttention(eqx.Module):
     """`num_queries` learned queries per head attend over a set of vectors; outputs are averaged.
@@ -19,9 +21,9 @@ class LearnableQueryAttention(eqx.Module):
     """
 
     queries: Float[Array, "h q e"]
-    w_k: eqx.nn.Linear
-    w_v: eqx.nn.Linear
-    w_o: eqx.nn.Linear
+    w_k: Linear
+    w_v: Linear
+    w_o: Linear
     num_heads: int = eqx.field(static=True)
 
     def __init__(self, dim: int, num_heads: int, num_queries: int, *, key: PRNGKeyArray):
@@ -29,9 +31,9 @@ class LearnableQueryAttention(eqx.Module):
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         kq, kk, kv, ko = jax.random.split(key, 4)
         self.queries = jax.random.normal(kq, (num_heads, num_queries, dim // num_heads))
-        self.w_k = eqx.nn.Linear(dim, dim, use_bias=False, key=kk)
-        self.w_v = eqx.nn.Linear(dim, dim, use_bias=False, key=kv)
-        self.w_o = eqx.nn.Linear(dim, dim, use_bias=False, key=ko)
+        self.w_k = Linear(dim, dim, use_bias=False, key=kk)
+        self.w_v = Linear(dim, dim, use_bias=False, key=kv)
+        self.w_o = Linear(dim, dim, use_bias=False, key=ko)
         self.num_heads = num_heads
 
     def __call__(self, x: Float[Array, "n d"], mask: Bool[Array, " n"]) -> Float[Array, " d"]:

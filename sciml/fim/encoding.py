@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
+from ..nn import Linear
+
 
 class SineTimeEncoding(eqx.Module):
     """[w_0 t + b_0, sin(w_1 t + b_1), ..., sin(w_{d-1} t + b_{d-1})] with learnable w, b.
@@ -18,15 +20,15 @@ class SineTimeEncoding(eqx.Module):
     series", Eq. 2; used as `SineTimeEncoding` in FIM-MJP (docs/references.md FIM.1).
     """
 
-    linear: eqx.nn.Linear
-    periodic: eqx.nn.Linear
+    linear: Linear
+    periodic: Linear
 
     def __init__(self, dim: int, *, max_frequency: float | None = None, key: PRNGKeyArray):
         if dim < 2:
             raise ValueError(f"time encoding dim must be >= 2, got {dim}")
         k1, k2, k3, k4, k5 = jax.random.split(key, 5)
-        self.linear = eqx.nn.Linear("scalar", "scalar", key=k1)
-        periodic = eqx.nn.Linear("scalar", dim - 1, key=k2)
+        self.linear = Linear("scalar", "scalar", key=k1)
+        periodic = Linear("scalar", dim - 1, key=k2)
         if max_frequency is not None:
             if max_frequency < 1:
                 raise ValueError(f"max_frequency must be >= 1, got {max_frequency}")

@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ..nn import MultiHeadAttention
+from ..nn import Linear, MultiHeadAttention
+from .dropout import dropout
 
 
 class EncoderLayer(eqx.Module):
@@ -18,16 +19,16 @@ class EncoderLayer(eqx.Module):
     attention: MultiHeadAttention
     norm1: eqx.nn.LayerNorm
     norm2: eqx.nn.LayerNorm
-    ff1: eqx.nn.Linear
-    ff2: eqx.nn.Linear
+    ff1: Linear
+    ff2: Linear
     dropout: eqx.nn.Dropout
 
     def __init__(self, dim: int, num_heads: int, ff_dim: int, dropout: float = 0.0, *, key: PRNGKeyArray):
         ka, k1, k2 = jax.random.split(key, 3)
         self.attention = MultiHeadAttention(dim, num_heads, key=ka)
         self.norm1, self.norm2 = eqx.nn.LayerNorm(dim), eqx.nn.LayerNorm(dim)
-        self.ff1 = eqx.nn.Linear(dim, ff_dim, key=k1)
-        self.ff2 = eqx.nn.Linear(ff_dim, dim, key=k2)
+        self.ff1 = Linear(dim, ff_dim, key=k1)
+        self.ff2 = Linear(ff_dim, dim, key=k2)
         self.dropout = eqx.nn.Dropout(dropout)
 
     def __call__(
@@ -35,11 +36,12 @@ class EncoderLayer(eqx.Module):
     ) -> Float[Array, "L d"]:
         keys = [None] * 3 if key is None else list(jax.random.split(key, 3))
         inference = key is None
+        drop = lambda y, k: dropout(self.dropout, y, key=k, inference=inference)  # = self.dropout(y, ...)
         attn = self.attention(x, mask=mask[None, :] & mask[:, None])
-        x = jax.vmap(self.norm1)(x + self.dropout(attn, key=keys[0], inference=inference))
-        h = jax.nn.relu(jax.vmap(self.ff1)(x))
-        h = jax.vmap(self.ff2)(self.dropout(h, key=keys[1], inference=inference))
-        return jax.vmap(self.norm2)(x + self.dropout(h, key=keys[2], inference=inference))
+        x = jax.vmap(self.norm1)(x + drop(attn, keys[0]))
+        h = jax.nn.relu(self.ff1(x))
+        h = self.ff2(drop(h, keys[1]))
+        return jax.vmap(self.norm2)(x + drop(h, keys[2]))
 
 
 class TransformerEncoder(eqx.Module):
