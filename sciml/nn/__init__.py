@@ -15,3 +15,4 @@ from .graph import segment_max as segment_max
 from .graph import segment_mean as segment_mean
 from .graph import segment_softmax as segment_softmax
 from .graph import segment_sum as segment_sum
+from .linear import Linear as Linear

@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .linear import Linear
+
 
 class MultiHeadAttention(eqx.Module):
     """Scaled dot-product multi-head attention for one example (vmap outside for batches).
@@ -14,10 +16,10 @@ class MultiHeadAttention(eqx.Module):
     Reference: Vaswani et al. 2017, Eq. 1.
     """
 
-    q: eqx.nn.Linear
-    k: eqx.nn.Linear
-    v: eqx.nn.Linear
-    o: eqx.nn.Linear
+    q: Linear
+    k: Linear
+    v: Linear
+    o: Linear
     num_heads: int = eqx.field(static=True)
 
     def __init__(
@@ -33,10 +35,10 @@ class MultiHeadAttention(eqx.Module):
             raise ValueError(f"attention dim {dim} is not divisible by num_heads {num_heads}")
         kq, kk, kv, ko = jax.random.split(key, 4)
         kv_dim = dim if kv_dim is None else kv_dim
-        self.q = eqx.nn.Linear(dim, dim, key=kq)
-        self.k = eqx.nn.Linear(kv_dim, dim, key=kk)
-        self.v = eqx.nn.Linear(kv_dim, dim, key=kv)
-        self.o = eqx.nn.Linear(dim, dim if out_dim is None else out_dim, key=ko)
+        self.q = Linear(dim, dim, key=kq)
+        self.k = Linear(kv_dim, dim, key=kk)
+        self.v = Linear(kv_dim, dim, key=kv)
+        self.o = Linear(dim, dim if out_dim is None else out_dim, key=ko)
         self.num_heads = num_heads
 
     def __call__(

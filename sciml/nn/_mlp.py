@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .linear import Linear
+
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": jax.nn.relu,
     "gelu": jax.nn.gelu,
@@ -36,7 +38,7 @@ class MLP(eqx.Module):
     Written for one example: `jax.vmap` it over a batch.
     """
 
-    layers: tuple[eqx.nn.Linear, ...]
+    layers: tuple[Linear, ...]
     act: str = eqx.field(static=True)
     final_act: str = eqx.field(static=True)
     residual: bool = eqx.field(static=True)
@@ -58,7 +60,7 @@ class MLP(eqx.Module):
         activation(act), activation(final_act)  # validate names early
         sizes = [in_size] + [width] * depth + [out_size]
         keys = jax.random.split(key, len(sizes) - 1)
-        self.layers = tuple(eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys))
+        self.layers = tuple(Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys))
         self.act, self.final_act, self.residual = act, final_act, residual
 
     def __call__(self, x: Float[Array, " i"]) -> Float[Array, " o"]:
