@@ -5,6 +5,7 @@ Manifold"; Lipman et al. 2023, "Flow Matching for Generative Modeling".
 """
 
 from .coupling import couple as couple
+from .coupling import ot_pair as ot_pair
 from .coupling import ot_pairing as ot_pairing
 from .flow_matching import flow_matching_loss as flow_matching_loss
 from .flow_matching import push_forward as push_forward

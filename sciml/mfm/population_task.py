@@ -15,9 +15,8 @@ joint updates of embedding and field by default (the original alternates with tw
 `train.alternate: [embedding, field]` with `param_labels` does that through the runner, and the field
 step sees the current embedding instead of a cached one); the Fourier matrix is a frozen array of the
 model, so it is checkpointed. The `ot` coupling (exact minibatch OT within each population) is
-computed on the host when the batch is made (SciPy's assignment solver; the original also runs POT
-on the host), because the in-jit Hungarian algorithm is ~10x slower than the rest of the step here;
-we use it for MFM too (the original's MFM has no OT option, so its FM/CGFM got OT and MFM did not).
+computed on the host when the batch is made (`coupling.ot_pair`; the original also runs POT on the
+host); we use it for MFM too (the original's MFM has no OT option, so its FM/CGFM got OT and MFM did not).
 Reference: Atanackovic et al. 2024, "Meta Flow Matching", Sec. 4-5 and their Tables 1-2.
 """
 
@@ -31,7 +30,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
 
 from .. import metrics, plot
 from ..data.letters import SOURCE_NOISE, default_train_letters, letters_populations
@@ -39,7 +37,7 @@ from ..data.organoids import load_organoids
 from ..data.patients import HOLDOUTS, split_cohort, synthetic_patients
 from ..data.populations import Populations
 from ..runner.task import register_task
-from .coupling import COUPLINGS
+from .coupling import COUPLINGS, ot_pair
 from .flow_matching import flow_matching_loss
 from .population_embedding import PopulationEmbedding
 from .population_flow import PopulationFlow
@@ -291,13 +289,6 @@ class PopulationTask:
         out["infer_ms_per_population"] = 1e3 * (time.perf_counter() - started) / len(pred)
         _figure(problems, pred, Path(run_dir), self.METHOD)
         return out
-
-
-def ot_pair(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
-    """x1 reordered so (x0[i], x1[i]) is the exact W2-optimal matching (host, Jonker-Volgenant)."""
-    cost = ((x0[:, None, :].astype(np.float64) - x1[None, :, :]) ** 2).sum(-1)
-    rows, cols = scipy.optimize.linear_sum_assignment(cost)
-    return x1[cols[np.argsort(rows)]]
 
 
 @eqx.filter_jit
