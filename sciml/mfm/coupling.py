@@ -4,8 +4,9 @@
 the name says the pairing is meaningful), `ot` re-pairs the minibatch by the exact optimal assignment
 under squared Euclidean cost. The assignment is solved exactly on the host by POT's network simplex
 (`ot.emd`; with uniform weights of equal size its optimal vertex is a permutation matrix, about 2x
-faster here than SciPy's `linear_sum_assignment`, which remains the fallback): the coupling depends on the data alone, so tasks apply it when they make the batch (it then
-overlaps with the previous step on the device), and `ot_pairing` offers the same solver inside jit
+faster here than SciPy's `linear_sum_assignment`, which remains the fallback). The coupling depends
+on the data alone, so tasks apply it when they make the batch (it then overlaps with the previous
+step on the device), and `ot_pairing` offers the same solver inside jit
 through `jax.pure_callback`. At n = 256 (8 Gaussians -> moons) this takes about 5 ms against
 about 55 ms for the in-jit Hungarian algorithm (`optax.assignment.hungarian_algorithm`) on 2 CPU cores.
 Reference: Tong et al. 2024 (OT-CFM), Pooladian et al. 2023 (multisample flow matching).
