@@ -64,7 +64,10 @@ class EDMPrecond(eqx.Module):
         if not self.sigma_data > 0:
             raise ValueError(f"sigma_data must be > 0, got {self.sigma_data}")
 
-    def __call__(self, x: Float[Array, "..."], sigma: ScalarLike) -> Float[Array, "..."]:
+    def __call__(self, x: Float[Array, "..."], sigma: ScalarLike, *, key: PRNGKeyArray | None = None
+                 ) -> Float[Array, "..."]:
+        """`key` (training only) goes to networks with dropout; None means evaluation mode."""
         c_skip, c_out, c_in, c_noise = edm_scalings(sigma, self.sigma_data)
-        F = self.net((c_in * x).astype(x.dtype), c_noise.astype(x.dtype))
+        x_in, c_noise = (c_in * x).astype(x.dtype), c_noise.astype(x.dtype)
+        F = self.net(x_in, c_noise) if key is None else self.net(x_in, c_noise, key=key)
         return (c_skip * x + c_out * F).astype(x.dtype)

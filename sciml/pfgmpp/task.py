@@ -77,6 +77,7 @@ class PFGMPPTask:
     channel_mult: tuple[int, ...] = (1, 2)
     num_blocks: int = 2
     attn_resolutions: tuple[int, ...] = ()  # empty = the lowest resolution
+    dropout: float = 0.0  # unet: dropout before each block's second convolution in training (original: 0.13)
     width: int = 256  # mlp
     depth: int = 3  # mlp
     batch_size: int = 128
@@ -113,6 +114,10 @@ class PFGMPPTask:
         for name in ("batch_size", "num_samples", "num_steps", "channels", "num_blocks", "width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.dropout and self.model != "unet":
+            raise ValueError("dropout applies to the U-Net only (model='unet')")
         if self.alpha < 0 or any(a < 0 for a in self.robust_alphas):
             raise ValueError("noise-injection alphas must be >= 0")
         if self.quant_bits < 0 or any(b < 1 for b in self.robust_bits):
@@ -154,6 +159,7 @@ class PFGMPPTask:
                 self.channel_mult,
                 self.num_blocks,
                 self.attn_resolutions,
+                self.dropout,
                 key=key,
             )
         else:
@@ -170,7 +176,8 @@ class PFGMPPTask:
         keys = jax.random.split(key, y.shape[0])
         clip = self.beta_clip if self.beta_clip > 0 else None
         per_example = jax.vmap(
-            lambda yi, ki: pfgmpp_loss(model, yi, self.D, key=ki, P_mean=self.P_mean, P_std=self.P_std, clip=clip)
+            lambda yi, ki: pfgmpp_loss(model, yi, self.D, key=ki, P_mean=self.P_mean, P_std=self.P_std, clip=clip,
+                                       dropout=self.dropout > 0)
         )(y, keys)
         loss = jnp.mean(per_example)
         return loss, {"loss_per_dim": loss / math.prod(self.shape)}
