@@ -73,12 +73,22 @@ def train_step(entry: dict, warmup: int, steps: int):
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(state.model, eqx.is_inexact_array)))
     batches = [trainer.device_batch(s) for s in range(warmup + steps + 1)]
     box = [state]
+    # Counted after the timing (a callable), so that its compilation cannot warm the timed first call.
+    flops = lambda: step_flops(trainer.step, jax.numpy.asarray(0), trainer.place(trainer.init_state()), batches[0])
 
     def step(s):
         box[0], m = trainer.step(jax.numpy.asarray(s), box[0], batches[s])
         return box[0], m
 
-    return step, {"params": int(n_params), "examples": trainer.batch_size()}
+    return step, {"params": int(n_params), "examples": trainer.batch_size(), "flops_per_step": flops}
+
+
+def step_flops(jitted, *args) -> float | None:
+    """XLA's count of floating-point operations of one call (cost analysis of the compiled program)."""
+    try:
+        return float(jitted.lower(*args).compile().compiled.cost_analysis()["flops"])
+    except Exception:  # not every backend reports costs; the timing does not depend on it
+        return None
 
 
 def function_step(entry: dict):
@@ -112,8 +122,10 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
     step, info = function_step(entry) if "call" in entry else train_step(entry, warmup, steps)
     first, times = time_calls(step, steps, warmup)
     median = statistics.median(times)
+    if callable(info.get("flops_per_step")):
+        info["flops_per_step"] = info["flops_per_step"]()
     stats = jax.devices()[0].memory_stats() or {}
-    extra = {k: v for k, v in info.items() if k not in ("params", "examples")}
+    extra = {k: v for k, v in info.items() if k not in ("params", "examples", "flops_per_step")}
     return {
         "name": entry["name"],
         "kind": "call" if "call" in entry else "train_step",
@@ -127,6 +139,8 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
         "step_ms_median": round(1e3 * median, 3),
         "step_ms_iqr": [round(1e3 * q, 3) for q in statistics.quantiles(times, n=4)[::2]] if len(times) > 3 else None,
         "examples_per_s": round(info["examples"] / median, 1),
+        "flops_per_step": info.get("flops_per_step"),
+        "gflop_per_s": round(info["flops_per_step"] / median / 1e9, 1) if info.get("flops_per_step") else None,
         "peak_device_bytes": stats.get("peak_bytes_in_use"),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "reference_ms": entry.get("reference_ms"),
