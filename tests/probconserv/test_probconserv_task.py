@@ -76,9 +76,11 @@ def test_small_training_beats_init_and_probconserv_conserves(repo, tmp_path):
     for label in ("u*=0.6", "u*=0.5"):
         assert abs(f[f"{label}/probconserv/ce"]) < 1e-12 and abs(f[f"{label}/hardc/ce"]) < 1e-12
         assert abs(f[f"{label}/anp/ce"]) > 1e-5
-        # a looser constraint leaves part of the error (CE -> 0 as sigma_G -> 0)
+        # a looser constraint leaves part of the error (CE -> 0 as sigma_G -> 0). Each function's and
+        # time's error shrinks by sigma_G^2 / (sigma_G^2 + G S G^T), but the reported CE averages signed
+        # errors over functions and times, so at the loosest sigma_G it may exceed the ANP's by a hair.
         ces = [abs(f[f"{label}/probconserv_sg{s:g}/ce"]) for s in r.task.sigma_g_sweep]
-        assert ces == sorted(ces) and ces[-1] <= abs(f[f"{label}/anp/ce"]) + 1e-12
+        assert ces == sorted(ces) and ces[-1] <= abs(f[f"{label}/anp/ce"]) * 1.01
     assert f["u*=0.6/front_true"] == pytest.approx(0.2350867, abs=1e-6)
     results = json.loads((r.dir / "results.json").read_text())
     assert set(results["tables"]) == {"u*=0.6", "u*=0.5"}
