@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay
 
+from ..files import move_aside
 from ..sim import lbm
 from . import meshgraphnets as mgn_format
-from ._files import move_aside
 
 #: MeshGraphNets node types (`meshgraphnets/common.py`); SIZE is the width of the one-hot encoding.
 NORMAL, OBSTACLE, AIRFOIL, HANDLE, INFLOW, OUTFLOW, WALL_BOUNDARY = 0, 1, 2, 3, 4, 5, 6

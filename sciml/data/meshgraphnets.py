@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import read_json, write_text_atomic
+from ..files import read_json, write_atomic
 from .tfrecord import decode_example, encode_example, read_tfrecord, write_tfrecord
 
 # ------------------------------------------------------------------------ MeshGraphNets datasets
@@ -156,7 +156,7 @@ def write_dataset(
         old = read_json(meta_path, "MeshGraphNets meta.json")
         if old["features"] != features:
             raise ValueError(f"{meta_path} describes other fields: {old['features']} vs {features}")
-    write_text_atomic(meta_path, json.dumps(meta, indent=1))
+    write_atomic(meta_path, json.dumps(meta, indent=1))
 
     def records():
         for k, traj in enumerate(trajectories):

@@ -28,8 +28,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ..files import move_aside, read_json, write_atomic
 from ..sim.mpm import DEFAULT_CONFIG, MATERIALS, MPMConfig, simulate
-from ._files import move_aside, read_json, write_text_atomic
 from .tfrecord import decode_sequence_example, encode_sequence_example, read_tfrecord, write_tfrecord
 
 #: Size of the particle-type vocabulary (GNS's NUM_PARTICLE_TYPES), enough for ours and the GNS sets.
@@ -290,7 +290,7 @@ def write_gns_split(directory: str | Path, split: str, trajectories: Iterable[di
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if metadata is not None:
-        write_text_atomic(directory / "metadata.json", json.dumps(metadata, indent=2))
+        write_atomic(directory / "metadata.json", json.dumps(metadata, indent=2))
     records = []
     for key, t in enumerate(trajectories):
         pos = np.asarray(t["position"], "<f4")

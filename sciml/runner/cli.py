@@ -88,7 +88,7 @@ def _dispatch(args) -> int:
         explicit = args.coordinator is not None or args.num_processes is not None or args.process_id is not None
         if args.distributed or explicit or cluster_detected():
             initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-        from .files import dumps
+        from ..files import dumps
         from .train import run
 
         r = run(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress)
@@ -110,7 +110,7 @@ def _dispatch(args) -> int:
         print(f"{len(rows)} points: {len(rows) - len(failed)} finished, {len(failed)} failed {failed or ''}")
         return 1 if failed else 0
     if args.command == "eval":
-        from .files import dumps, write_json
+        from ..files import dumps, write_json
         from .train import load
 
         r = load(args.run_dir)

@@ -10,8 +10,8 @@ import itertools
 import traceback
 from pathlib import Path
 
+from ..files import write_atomic
 from .config import ConfigError, apply_overrides, load_yaml, set_key
-from .files import write_atomic
 from .train import run
 
 

@@ -25,11 +25,11 @@ import yaml
 from jaxtyping import PyTree
 from tqdm.auto import tqdm
 
+from ..files import dumps, read_jsonl, write_atomic, write_json
 from .checkpoint import Checkpoints
 from .compile_cache import enable_compile_cache
 from .config import ConfigError, RunConfig, load_config
 from .devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
-from .files import dumps, read_jsonl, write_atomic, write_json
 from .lock import RunLock
 from .optim import make_optimizer
 from .task import trainable_filter

@@ -1,9 +1,11 @@
-"""The run directory's files: strict JSON (no NaN/Infinity), atomic writes, tolerant JSON-lines reading."""
+"""Files the runner and the dataset caches write and read: atomic writes, strict JSON (no NaN/Infinity),
+tolerant JSON-lines reading, JSON with the path in errors, moving a damaged cache aside."""
 
 import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_text(text)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # on disk before the rename makes it visible
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -62,3 +66,26 @@ def read_jsonl(path: Path) -> list[dict]:
                 break
             raise ValueError(f"{path}, line {i + 1}: not valid JSON ({e.msg})") from None
     return rows
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """json.loads of a file; a missing or invalid file raises an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (expected the {what})")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        reason = f"{e.msg} at line {e.lineno}, column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+        raise ValueError(f"{path}: the {what} is not valid JSON ({reason})") from None
+
+
+def move_aside(path: str | Path, error: BaseException) -> Path:
+    """Rename a cache that failed to load to `<name>.corrupt-<time>` and say so on stderr; returns the new path."""
+    path = Path(path)
+    dest = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(path, dest)
+    reason = " ".join(str(error).split())[:300] or type(error).__name__
+    print(f"cache {path} could not be read ({type(error).__name__}: {reason}); moved to {dest}, regenerating",
+          file=sys.stderr)
+    return dest
