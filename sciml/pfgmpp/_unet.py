@@ -101,6 +101,12 @@ class Conv2d(eqx.Module):
         return y + self.bias.astype(x.dtype)
 
 
+def conv_downsample(conv: "Conv2d", x: Float[Array, "h w i"]) -> Float[Array, "h2 w2 o"]:
+    """The original's fused down-sampling convolution: the conv padded by k // 2 + 1, then the FIR at
+    stride 2 without padding (not the same as 'same' conv then `downsample` at the border)."""
+    return downsample(conv(x, padding=conv.weight.shape[0] // 2 + 1), padding=0)
+
+
 class GroupNorm(eqx.Module):
     """Group normalisation of one (H, W, C) map with a learned per-channel scale and shift."""
 
@@ -122,8 +128,9 @@ class GroupNorm(eqx.Module):
 
 
 def _linear(c_in: int, c_out: int, key: PRNGKeyArray) -> Linear:
-    layer = Linear(c_in, c_out, key=key)
-    weight = _xavier(key, (c_out, c_in), c_in, c_out, 1.0)
+    k_layer, k_weight = jax.random.split(key)
+    layer = Linear(c_in, c_out, key=k_layer)
+    weight = _xavier(k_weight, (c_out, c_in), c_in, c_out, 1.0)
     return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (weight, jnp.zeros(c_out)))
 
 
@@ -201,7 +208,6 @@ class UNet(eqx.Module):
     norm_out: GroupNorm
     conv_out: Conv2d
     resolution: int = eqx.field(static=True)
-    num_blocks: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -227,7 +233,7 @@ class UNet(eqx.Module):
         emb_dim, noise_dim = 4 * model_channels, 2 * model_channels
         keys = iter(jax.random.split(key, 8 + 4 * levels * (2 * num_blocks + 4)))
         block = dict(emb_dim=emb_dim, dropout=dropout)
-        self.resolution, self.num_blocks = resolution, num_blocks
+        self.resolution = resolution
         self.map_noise = FourierFeatures(1, noise_dim // 2, FOURIER_SCALE, key=next(keys))
         self.map_layer0 = _linear(noise_dim, emb_dim, next(keys))
         self.map_layer1 = _linear(emb_dim, emb_dim, next(keys))
@@ -275,9 +281,8 @@ class UNet(eqx.Module):
         for blk in self.enc:
             h = blk(h, emb, key=next(keys))
             if blk.resample == "down":
-                # NCSN++'s residual encoder: x = aux = (x + conv_down(aux)) / sqrt(2), where conv_down is
-                # the original's fused resampling: a 3x3 conv padded by 2, then the FIR filter at stride 2.
-                aux = h = (h + downsample(next(downs)(aux, padding=2), padding=0)) * SKIP_SCALE
+                # NCSN++'s residual encoder: x = aux = (x + conv_down(aux)) / sqrt(2).
+                aux = h = (h + conv_downsample(next(downs), aux)) * SKIP_SCALE
             skips.append(h)
         for blk in self.mid:
             h = blk(h, emb, key=next(keys))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sciml.pfgmpp import UNet
-from sciml.pfgmpp._unet import RESAMPLE_FILTER, Conv2d, GroupNorm, downsample, upsample
+from sciml.pfgmpp._unet import RESAMPLE_FILTER, Conv2d, GroupNorm, conv_downsample, downsample, upsample
 
 
 def _fir2d(channels, gain):
@@ -45,6 +45,16 @@ def test_downsample_equals_the_strided_grouped_fir_convolution():
     np.testing.assert_allclose(downsample(x), ref, atol=1e-6)
     ref0 = _grouped(x, _fir2d(5, 1.0), window_strides=(2, 2), padding=((0, 0), (0, 0)))
     np.testing.assert_allclose(downsample(x, padding=0), ref0, atol=1e-6)
+
+
+def test_residual_branch_is_the_fused_pad2_conv_then_unpadded_fir():
+    # The original's fused_resample down path: conv2d(x, w, padding=w_pad + f_pad) then the FIR at stride 2.
+    conv = Conv2d(3, 4, 3, key=jax.random.PRNGKey(4))
+    x = jax.random.normal(jax.random.PRNGKey(5), (16, 16, 3)) + 1.0
+    full = jax.lax.conv_general_dilated(x[None], conv.weight, (1, 1), ((2, 2), (2, 2)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))[0] + conv.bias
+    ref = _grouped(full, _fir2d(4, 1.0), window_strides=(2, 2), padding=((0, 0), (0, 0)))
+    np.testing.assert_allclose(conv_downsample(conv, x), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_upsample_equals_the_transposed_fir_convolution():
