@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay
 
-from ..files import move_aside
-from ..sim import lbm
-from . import meshgraphnets as mgn_format
+from sciml.data import meshgraphnets as mgn_format
+from sciml.files import move_aside
+from sciml.sim import lbm
 
 #: MeshGraphNets node types (`meshgraphnets/common.py`); SIZE is the width of the one-hot encoding.
 NORMAL, OBSTACLE, AIRFOIL, HANDLE, INFLOW, OUTFLOW, WALL_BOUNDARY = 0, 1, 2, 3, 4, 5, 6

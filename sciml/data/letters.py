@@ -22,7 +22,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.path import Path
 from matplotlib.textpath import TextPath
 
-from .populations import Populations
+from sciml.data.populations import Populations
 
 #: The font every glyph is taken from (bundled with matplotlib, so nothing is downloaded).
 LETTER_FONT = "DejaVu Sans"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import read_json, write_atomic
-from .tfrecord import decode_example, encode_example, read_tfrecord, write_tfrecord
+from sciml.data.tfrecord import decode_example, encode_example, read_tfrecord, write_tfrecord
+from sciml.files import read_json, write_atomic
 
 # ------------------------------------------------------------------------ MeshGraphNets datasets
 

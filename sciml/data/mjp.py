@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from jaxtyping import Bool, Float, Int
 
-from ..sim.gillespie import check_rate_matrix, simulate_many
+from sciml.sim.gillespie import check_rate_matrix, simulate_many
 
 #: Every process is padded to this many states (the released FIM-MJP model's size).
 MAX_STATES = 6

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .populations import Populations
+from sciml.data.populations import Populations
 
 #: The cytometry transform of the original preprocessing: arcsinh(x / 5).
 ARCSINH_COFACTOR = 5.0

@@ -28,9 +28,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..files import move_aside, read_json, write_atomic
-from ..sim.mpm import DEFAULT_CONFIG, MATERIALS, MPMConfig, simulate
-from .tfrecord import decode_sequence_example, encode_sequence_example, read_tfrecord, write_tfrecord
+from sciml.data.tfrecord import decode_sequence_example, encode_sequence_example, read_tfrecord, write_tfrecord
+from sciml.files import move_aside, read_json, write_atomic
+from sciml.sim.mpm import DEFAULT_CONFIG, MATERIALS, MPMConfig, simulate
 
 #: Size of the particle-type vocabulary (GNS's NUM_PARTICLE_TYPES), enough for ours and the GNS sets.
 NUM_PARTICLE_TYPES = 9

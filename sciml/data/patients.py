@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from .populations import Populations
+from sciml.data.populations import Populations
 
 #: Std of cells around their type centre, and of the type centres themselves.
 CELL_STD = 0.5

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ..nn import Linear
+from sciml.nn import Linear
 
 
 class LearnableQueryAttention(eqx.Module):

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
-from ..nn import Linear
+from sciml.nn import Linear
 
 
 class SineTimeEncoding(eqx.Module):

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Float, Int
 
-from ..sim.gillespie import check_rate_matrix
-from .markov import rate_matrix_from_offdiagonal
-from .model import FIMMJP
+from sciml.fim.markov import rate_matrix_from_offdiagonal
+from sciml.fim.model import FIMMJP
+from sciml.sim.gillespie import check_rate_matrix
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .markov import offdiagonal
-from .model import FIMOutput
+from sciml.fim.markov import offdiagonal
+from sciml.fim.model import FIMOutput
 
 #: Weight of the missing-link penalty (1 in the original's transformer configuration, 50 for its RNN).
 MISSING_LINK_WEIGHT = 1.0

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ..sim.gillespie import check_rate_matrix
+from sciml.sim.gillespie import check_rate_matrix
 
 
 def offdiagonal(Q: Float[ArrayLike, "*b n n"]) -> Float[Array, "*b m"]:

@@ -16,7 +16,7 @@ import scipy.linalg
 import scipy.optimize
 from jaxtyping import ArrayLike, Float, Int
 
-from .inference import check_paths
+from sciml.fim.inference import check_paths
 
 #: Bounds on the fitted rates, relative to 1 / (smallest time step).
 MIN_RATE, MAX_RATE = 1e-6, 50.0

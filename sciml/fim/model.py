@@ -29,10 +29,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..nn import MLP
-from .attention import LearnableQueryAttention
-from .encoding import SineTimeEncoding
-from .transformer import TransformerEncoder
+from sciml.fim.attention import LearnableQueryAttention
+from sciml.fim.encoding import SineTimeEncoding
+from sciml.fim.transformer import TransformerEncoder
+from sciml.nn import MLP
 
 #: The original appends the number of paths divided by this constant to the summary.
 PATH_COUNT_SCALE = 100.0

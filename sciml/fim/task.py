@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data.mjp import (
+from sciml.data.mjp import (
     MAX_STATES,
     MJPPrior,
     compact_observations,
@@ -30,12 +30,12 @@ from ..data.mjp import (
     make_dfr_dataset,
     make_mjp_dataset,
 )
-from ..runner.task import register_task
-from .inference import infer_rate_matrix, rate_rmse
-from .loss import fim_loss
-from .markov import offdiagonal, rate_matrix_from_offdiagonal, relaxation_time, stationary_distribution
-from .mle import mle_rate_matrix
-from .model import FIMMJP
+from sciml.fim.inference import infer_rate_matrix, rate_rmse
+from sciml.fim.loss import fim_loss
+from sciml.fim.markov import offdiagonal, rate_matrix_from_offdiagonal, relaxation_time, stationary_distribution
+from sciml.fim.mle import mle_rate_matrix
+from sciml.fim.model import FIMMJP
+from sciml.runner.task import register_task
 
 #: Where generated pretraining sets are cached (the repository's data/ folder, if it exists).
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -361,7 +361,7 @@ def _crop(Q: np.ndarray, n: int) -> np.ndarray:
 
 
 def _figures(task: FIMMJPTask, m: dict, mats: dict, run_dir: Path) -> None:
-    from .. import plot
+    from sciml import plot
 
     run_dir.mkdir(parents=True, exist_ok=True)
     names = [k for k in ("true", "fim", "mle") if k in mats]

@@ -3,7 +3,7 @@
 import matplotlib
 import numpy as np
 
-from .. import plot
+from sciml import plot
 
 
 def _ellipse(mean, cov, n_std: float = 2.0, num: int = 100) -> np.ndarray:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .encoders import check_set
+from sciml.gde.encoders import check_set
 
 
 class GDE(eqx.Module):

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, PRNGKeyArray
 
-from .model import GDE
+from sciml.gde.model import GDE
 
 
 def validate_sets(sets: ArrayLike, dim: int) -> np.ndarray:

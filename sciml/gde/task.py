@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
-from .. import metrics
-from ..data.gaussian_sets import (
+from sciml import metrics
+from sciml.data.gaussian_sets import (
     MEAN_RANGE,
     default_df,
     gaussian_params,
@@ -39,14 +39,13 @@ from ..data.gaussian_sets import (
     sample_gaussians,
     sample_mixtures,
 )
-from ..runner.task import register_task
-from .ddpm import DDPM
-from .direct import DirectGenerator
-from .encoders import ENCODERS, KMEEncoder, make_encoder
-from .flow import FlowMatching
-from .model import GDE, interpolate_latents
-from .sets import encode_sets, sample_sets
-from .wasserstein import (
+from sciml.gde.ddpm import DDPM
+from sciml.gde.direct import DirectGenerator
+from sciml.gde.encoders import ENCODERS, KMEEncoder, make_encoder
+from sciml.gde.flow import FlowMatching
+from sciml.gde.model import GDE, interpolate_latents
+from sciml.gde.sets import encode_sets, sample_sets
+from sciml.gde.wasserstein import (
     bures_w2,
     fit_gaussian,
     mccann_interpolant,
@@ -54,6 +53,7 @@ from .wasserstein import (
     pairwise_bures_w2,
     pairwise_mixture_w2,
 )
+from sciml.runner.task import register_task
 
 DATASETS = ("normal", "shared_mean", "gmm")
 GENERATORS = ("ddpm", "flow", "direct")
@@ -330,8 +330,8 @@ class GDETask:
         }
 
     def _figures(self, run_dir: Path, sets, gen, params, lat, true, interp) -> None:
-        from .. import plot
-        from .figures import interpolation_figure, latent_distance_figure, reconstruction_figure
+        from sciml import plot
+        from sciml.gde.figures import interpolation_figure, latent_distance_figure, reconstruction_figure
 
         run_dir = Path(run_dir)
         plot.save(latent_distance_figure(lat, true, mixture=self.dataset == "gmm"), run_dir / "latent_vs_w2.png")

@@ -17,9 +17,9 @@ import numpy as np
 import ot
 from jaxtyping import ArrayLike
 
-from ..metrics import check_gaussians as _check_gaussians
-from ..metrics import gaussian_w2 as bures_w2
-from ..metrics import psd_sqrt as _spd_sqrt
+from sciml.metrics import check_gaussians as _check_gaussians
+from sciml.metrics import gaussian_w2 as bures_w2
+from sciml.metrics import psd_sqrt as _spd_sqrt
 
 
 def pairwise_bures_w2(means: ArrayLike, covs: ArrayLike) -> np.ndarray:

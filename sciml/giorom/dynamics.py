@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .features import ParticleSetup
+from sciml.giorom.features import ParticleSetup
 
 
 def random_walk_noise(shape: tuple[int, ...], noise_std: float, *, key: PRNGKeyArray) -> Array:

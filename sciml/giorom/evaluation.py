@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dynamics import next_position, rollout
-from .metrics import chamfer_distance
-from .sampling import farthest_point_sampling, subset_size
+from sciml.giorom.dynamics import next_position, rollout
+from sciml.giorom.metrics import chamfer_distance
+from sciml.giorom.sampling import farthest_point_sampling, subset_size
 
 
 def eval_subset(x0: np.ndarray, fraction: float) -> np.ndarray:
@@ -161,7 +161,7 @@ def scaling_study(
 def snapshot_figure(path: Path, rows: dict[str, np.ndarray], frames: Sequence[int], *, title: str = "",
                     bounds=((0.0, 1.0), (0.0, 1.0)), colors: dict[str, str] | None = None) -> Path:
     """A grid of scatter plots: one row per label (positions [T, n, 2]), one column per frame."""
-    from .. import plot
+    from sciml import plot
 
     fig, axes = plot.figure(len(frames), len(rows), size=2.0)
     for r, (label, pos) in enumerate(rows.items()):

@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..data.particles import NUM_PARTICLE_TYPES
-from ..nn import MLP, Graph
-from .neighbors import particle_graph
+from sciml.data.particles import NUM_PARTICLE_TYPES
+from sciml.giorom.neighbors import particle_graph
+from sciml.nn import MLP, Graph
 
 #: Width of the particle-type embedding (GNS and GIOROM: 16).
 TYPE_EMBEDDING = 16

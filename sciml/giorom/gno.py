@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..nn import MLP, segment_sum
+from sciml.nn import MLP, segment_sum
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,8 +12,8 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..nn import MLP, InteractionNetwork
-from .features import ParticleEncoder, ParticleSetup
+from sciml.giorom.features import ParticleEncoder, ParticleSetup
+from sciml.nn import MLP, InteractionNetwork
 
 
 class GNS(eqx.Module):

@@ -20,11 +20,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..nn import MLP, InteractionNetwork
-from .features import ParticleEncoder, ParticleSetup
-from .fno import FNO2d
-from .gno import GNOIn, GNOOut, LatentGrid
-from .reconstruct import Reconstructor
+from sciml.giorom.features import ParticleEncoder, ParticleSetup
+from sciml.giorom.fno import FNO2d
+from sciml.giorom.gno import GNOIn, GNOOut, LatentGrid
+from sciml.giorom.reconstruct import Reconstructor
+from sciml.nn import MLP, InteractionNetwork
 
 
 class GIOROM(eqx.Module):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..nn import radius_graph
+from sciml.nn import radius_graph
 
 #: Above this many particles `particle_graph` switches from the dense O(n^2) search to the cell list.
 DENSE_SEARCH_LIMIT = 1024

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..nn import MLP
-from .gno import LatentGrid
+from sciml.giorom.gno import LatentGrid
+from sciml.nn import MLP
 
 #: Densities below this (relative to one particle's unit weight) count as "no sparse particle nearby".
 MIN_DENSITY = 1e-6

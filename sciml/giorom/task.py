@@ -30,10 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data.particles import MATERIALS, mpm_dataset
-from ..runner.task import register_task
-from .dynamics import noisy_inputs_and_target
-from .evaluation import (
+from sciml.data.particles import MATERIALS, mpm_dataset
+from sciml.giorom.dynamics import noisy_inputs_and_target
+from sciml.giorom.evaluation import (
     eval_subset,
     frame_chamfer,
     one_step_errors,
@@ -42,14 +41,15 @@ from .evaluation import (
     rollout_positions,
     snapshot_figure,
 )
-from .features import ParticleSetup
-from .gno import LatentGrid
-from .gns import GNS
-from .metrics import displacement_rel_l2
-from .model import GIOROM
-from .neighbors import particle_graph
-from .reconstruct import Reconstructor
-from .sampling import farthest_point_sampling, subset_size
+from sciml.giorom.features import ParticleSetup
+from sciml.giorom.gno import LatentGrid
+from sciml.giorom.gns import GNS
+from sciml.giorom.metrics import displacement_rel_l2
+from sciml.giorom.model import GIOROM
+from sciml.giorom.neighbors import particle_graph
+from sciml.giorom.reconstruct import Reconstructor
+from sciml.giorom.sampling import farthest_point_sampling, subset_size
+from sciml.runner.task import register_task
 
 #: The paper's headline claims (abstract, docs/references.md GIOROM.3).
 PAPER_SPEEDUP = 25.0

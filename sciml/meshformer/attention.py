@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..nn import segment_softmax, segment_sum
+from sciml.nn import segment_softmax, segment_sum
 
 #: Base of the rotary frequencies (as in RoFormer and graph-physics' RoPE option).
 ROPE_BASE = 10000.0

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay
 
-from ..data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW, CylinderFlowConfig, cylinder_flow
-from .adjacency import cells_to_edges, check_mesh, hop_edges, pad_edges
+from sciml.data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW, CylinderFlowConfig, cylinder_flow
+from sciml.meshformer.adjacency import cells_to_edges, check_mesh, hop_edges, pad_edges
 
 
 @dataclasses.dataclass(frozen=True)

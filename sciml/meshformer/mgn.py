@@ -14,9 +14,9 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..nn import MLP, Graph, InteractionNetwork
-from ..nn.graph import NORMS as NORMS
-from ..nn.graph import make_norm
+from sciml.nn import MLP, Graph, InteractionNetwork
+from sciml.nn.graph import NORMS as NORMS
+from sciml.nn.graph import make_norm
 
 
 class NormedMLP(eqx.Module):

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW
-from .mgn import MeshGraphNet
-from .normalizer import Normalizer
-from .transformer import MeshTransformer
+from sciml.data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW
+from sciml.meshformer.mgn import MeshGraphNet
+from sciml.meshformer.normalizer import Normalizer
+from sciml.meshformer.transformer import MeshTransformer
 
 #: Width of the node input: velocity (2) + one-hot node type (9); the edge input [dx, dy, |d|].
 NODE_FEATURES = 2 + NODE_TYPE_SIZE

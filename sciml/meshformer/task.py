@@ -19,14 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import plot
-from ..data.cylinder_flow import DATA_DIR, CylinderFlowConfig
-from ..runner.task import register_task
-from . import data as mesh_data
-from .mgn import NORMS, MeshGraphNet
-from .normalizer import Normalizer
-from .simulator import EDGE_FEATURES, NODE_FEATURES, MeshInputs, MeshSimulator, one_step_loss, rollout
-from .transformer import MeshTransformer
+from sciml import plot
+from sciml.data.cylinder_flow import DATA_DIR, CylinderFlowConfig
+from sciml.meshformer import data as mesh_data
+from sciml.meshformer.mgn import NORMS, MeshGraphNet
+from sciml.meshformer.normalizer import Normalizer
+from sciml.meshformer.simulator import EDGE_FEATURES, NODE_FEATURES, MeshInputs, MeshSimulator, one_step_loss, rollout
+from sciml.meshformer.transformer import MeshTransformer
+from sciml.runner.task import register_task
 
 #: Rollout horizons reported (MeshGraphNets' cfd_eval reports 1, 10, 20, 50, 100, 200).
 HORIZONS = (1, 10, 50)

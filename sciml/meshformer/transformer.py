@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..nn import MLP
-from .attention import EdgeAttention
+from sciml.meshformer.attention import EdgeAttention
+from sciml.nn import MLP
 
 #: Expansion factor of the gated MLP (graph-physics' `build_gated_mlp`).
 GATED_EXPANSION = 3

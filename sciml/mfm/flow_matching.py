@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..ode import solve
+from sciml.ode import solve
 
 
 def flow_matching_loss(

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ..nn import knn_graph, mean_pool, segment_sum
+from sciml.nn import knn_graph, mean_pool, segment_sum
 
 #: Floor of the norm in the final L2 normalisation (an all-zero embedding stays zero, not NaN).
 NORM_EPS = 1e-12

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from ..ode import solve, solve_on_grid
-from .population_embedding import PopulationEmbedding
-from .vector_field import VectorField
+from sciml.mfm.population_embedding import PopulationEmbedding
+from sciml.mfm.vector_field import VectorField
+from sciml.ode import solve, solve_on_grid
 
 
 class PopulationFlow(eqx.Module):

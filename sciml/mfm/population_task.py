@@ -31,16 +31,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import metrics, plot
-from ..data.letters import SOURCE_NOISE, default_train_letters, letters_populations
-from ..data.organoids import load_organoids
-from ..data.patients import HOLDOUTS, split_cohort, synthetic_patients
-from ..data.populations import Populations
-from ..runner.task import register_task
-from .coupling import COUPLINGS, ot_pair
-from .flow_matching import flow_matching_loss
-from .population_embedding import PopulationEmbedding
-from .population_flow import PopulationFlow
+from sciml import metrics, plot
+from sciml.data.letters import SOURCE_NOISE, default_train_letters, letters_populations
+from sciml.data.organoids import load_organoids
+from sciml.data.patients import HOLDOUTS, split_cohort, synthetic_patients
+from sciml.data.populations import Populations
+from sciml.mfm.coupling import COUPLINGS, ot_pair
+from sciml.mfm.flow_matching import flow_matching_loss
+from sciml.mfm.population_embedding import PopulationEmbedding
+from sciml.mfm.population_flow import PopulationFlow
+from sciml.runner.task import register_task
 
 DATASETS = ("letters", "patients", "h5ad")
 #: Seed of the evaluation subsamples (training batches use the sequence [seed, step]).

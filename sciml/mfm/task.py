@@ -7,12 +7,12 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .. import metrics, plot
-from ..data.toy2d import TOY_DISTRIBUTIONS, sample_toy
-from ..runner.task import register_task
-from .coupling import check_coupling, ot_pair
-from .flow_matching import flow_matching_loss, push_forward
-from .vector_field import VectorField
+from sciml import metrics, plot
+from sciml.data.toy2d import TOY_DISTRIBUTIONS, sample_toy
+from sciml.mfm.coupling import check_coupling, ot_pair
+from sciml.mfm.flow_matching import flow_matching_loss, push_forward
+from sciml.mfm.vector_field import VectorField
+from sciml.runner.task import register_task
 
 #: Seed of the held-out evaluation samples (training batches use the sequence [seed, step]).
 EVAL_DATA_SEED = 1_000_003

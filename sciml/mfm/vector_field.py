@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ..nn import MLP, FourierFeatures, sinusoidal_embedding
+from sciml.nn import MLP, FourierFeatures, sinusoidal_embedding
 
 #: Default factor on t in [0, 1] before the sinusoidal embedding (whose frequencies span 1e-4 .. 1).
 #: 1000 resolves t finely, but makes the field oscillate in t (period ~ 0.006), so an adaptive ODE

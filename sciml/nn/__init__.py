@@ -1,18 +1,18 @@
 """Shared Equinox building blocks: MLPs, embeddings, attention, set pooling and graphs."""
 
-from ._attention import MultiHeadAttention as MultiHeadAttention
-from ._embeddings import FourierFeatures as FourierFeatures
-from ._embeddings import sinusoidal_embedding as sinusoidal_embedding
-from ._mlp import MLP as MLP
-from ._mlp import activation as activation
-from ._sets import AttentionPool as AttentionPool
-from ._sets import mean_pool as mean_pool
-from .graph import Graph as Graph
-from .graph import InteractionNetwork as InteractionNetwork
-from .graph import knn_graph as knn_graph
-from .graph import radius_graph as radius_graph
-from .graph import segment_max as segment_max
-from .graph import segment_mean as segment_mean
-from .graph import segment_softmax as segment_softmax
-from .graph import segment_sum as segment_sum
-from .linear import Linear as Linear
+from sciml.nn._attention import MultiHeadAttention as MultiHeadAttention
+from sciml.nn._embeddings import FourierFeatures as FourierFeatures
+from sciml.nn._embeddings import sinusoidal_embedding as sinusoidal_embedding
+from sciml.nn._mlp import MLP as MLP
+from sciml.nn._mlp import activation as activation
+from sciml.nn._sets import AttentionPool as AttentionPool
+from sciml.nn._sets import mean_pool as mean_pool
+from sciml.nn.graph import Graph as Graph
+from sciml.nn.graph import InteractionNetwork as InteractionNetwork
+from sciml.nn.graph import knn_graph as knn_graph
+from sciml.nn.graph import radius_graph as radius_graph
+from sciml.nn.graph import segment_max as segment_max
+from sciml.nn.graph import segment_mean as segment_mean
+from sciml.nn.graph import segment_softmax as segment_softmax
+from sciml.nn.graph import segment_sum as segment_sum
+from sciml.nn.linear import Linear as Linear

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .linear import Linear
+from sciml.nn.linear import Linear
 
 
 class MultiHeadAttention(eqx.Module):

@@ -18,8 +18,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from .. import metrics
-from .data import data_dir, load_digits, split_indices
+from sciml import metrics
+from sciml.pfgmpp.data import data_dir, load_digits, split_indices
 
 FEATURE_DIM = 64
 CLASSIFIER_STEPS = 1500

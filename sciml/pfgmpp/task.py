@@ -26,17 +26,16 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from sciml.metrics import MMD_GAMMAS, mmd_rbf, w2
+from sciml.pfgmpp._init import host_init
+from sciml.pfgmpp._kernel import check_D
+from sciml.pfgmpp._loss import pfgmpp_loss
+from sciml.pfgmpp._mlp_denoiser import MLPDenoiser
+from sciml.pfgmpp._precond import EDMPrecond
+from sciml.pfgmpp._quantize import quantize_weights
+from sciml.pfgmpp._sampler import generate
+from sciml.pfgmpp._unet import UNet
+from sciml.pfgmpp.data import load_digits, resolve_digits_source, split_indices, two_gaussians
 from sciml.runner.task import register_task
-
-from ._init import host_init
-from ._kernel import check_D
-from ._loss import pfgmpp_loss
-from ._mlp_denoiser import MLPDenoiser
-from ._precond import EDMPrecond
-from ._quantize import quantize_weights
-from ._sampler import generate
-from ._unet import UNet
-from .data import load_digits, resolve_digits_source, split_indices, two_gaussians
 
 DATA_KINDS = ("digits", "toy")
 MODELS = ("unet", "mlp")
@@ -225,7 +224,7 @@ class PFGMPPTask:
             "mmd": float(mmd_rbf(jnp.asarray(flat[:m]), jnp.asarray(ref["flat"][:m]), gammas)),
         }
         if self.data == "digits":
-            from .frechet import classifier_features, frechet_distance
+            from sciml.pfgmpp.frechet import classifier_features, frechet_distance
 
             feats = classifier_features(ref["clf"], flat.reshape((-1, *self.shape)).astype(np.float32))
             out["fd"] = frechet_distance(feats, ref["feats"])
@@ -235,7 +234,7 @@ class PFGMPPTask:
         train, test, _ = self._data()
         if self.data == "toy":
             return {"flat": test.reshape(len(test), -1).astype(np.float64)}
-        from .frechet import classifier_features, load_classifier
+        from sciml.pfgmpp.frechet import classifier_features, load_classifier
 
         clf, acc = load_classifier(self.digits_source, self.image_size)
         perm = np.random.default_rng(0).permutation(len(train))
@@ -253,7 +252,7 @@ class PFGMPPTask:
         out = self._metrics(samples, ref)
         out["nfe"] = float(2 * self.num_steps - 1)
         if self.data == "digits":
-            from .frechet import frechet_distance
+            from sciml.pfgmpp.frechet import frechet_distance
 
             # The floor: held-out real digits against the training set, with the same features.
             out["fd_test_vs_train"] = frechet_distance(ref["test_feats"], ref["feats"])

@@ -23,15 +23,8 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from sciml.data import gpme
-
-from .anp import ANP, predict_samples
-from .update import (
-    MIN_VARIANCE,
-    hardc_grid,
-    sample_conditioned,
-    trapezoid_weights,
-    update_grid,
-)
+from sciml.probconserv.anp import ANP, predict_samples
+from sciml.probconserv.update import MIN_VARIANCE, hardc_grid, sample_conditioned, trapezoid_weights, update_grid
 
 METHODS = ("anp", "hardc", "probconserv")
 

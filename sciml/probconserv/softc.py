@@ -19,8 +19,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from sciml.data.gpme import conductivity
-
-from .anp import ANP
+from sciml.probconserv.anp import ANP
 
 
 def pde_residual(

@@ -32,11 +32,10 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from sciml.data import gpme
+from sciml.probconserv import evaluation as ev
+from sciml.probconserv.anp import ANP, anp_elbo_loss
+from sciml.probconserv.softc import softc_penalty
 from sciml.runner.task import register_task
-
-from . import evaluation as ev
-from .anp import ANP, anp_elbo_loss
-from .softc import softc_penalty
 
 
 @register_task("probconserv")
@@ -207,7 +206,7 @@ class ProbConservTask:
         return fronts
 
     def _figures(self, results: dict, run_dir: Path) -> None:
-        from . import figures
+        from sciml.probconserv import figures
 
         figures.profile(results, run_dir / "profile.png")
         figures.ce_curve(results, run_dir / "ce_vs_t.png")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from .checkpoint import CheckpointError
-from .config import ConfigError
-from .lock import RunInProgress
+from sciml.runner.checkpoint import CheckpointError
+from sciml.runner.config import ConfigError
+from sciml.runner.lock import RunInProgress
 
 #: Errors a user can cause (bad files, configs, directories, data); each is printed as one line.
 USER_ERRORS = (
@@ -83,13 +83,13 @@ def error_line(e: BaseException) -> str:
 
 def _dispatch(args) -> int:
     if args.command == "run":
-        from .devices import cluster_detected, initialize_distributed
+        from sciml.runner.devices import cluster_detected, initialize_distributed
 
         explicit = args.coordinator is not None or args.num_processes is not None or args.process_id is not None
         if args.distributed or explicit or cluster_detected():
             initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-        from ..files import dumps
-        from .train import run
+        from sciml.files import dumps
+        from sciml.runner.train import run
 
         r = run(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress)
         import jax
@@ -103,15 +103,15 @@ def _dispatch(args) -> int:
                 print("figures:\n  " + "\n  ".join(figures))
         return 0
     if args.command == "sweep":
-        from .sweep import sweep
+        from sciml.runner.sweep import sweep
 
         rows = sweep(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress)
         failed = [r["point"] for r in rows if r["status"] == "failed"]
         print(f"{len(rows)} points: {len(rows) - len(failed)} finished, {len(failed)} failed {failed or ''}")
         return 1 if failed else 0
     if args.command == "eval":
-        from ..files import dumps, write_json
-        from .train import load
+        from sciml.files import dumps, write_json
+        from sciml.runner.train import load
 
         r = load(args.run_dir)
         out_dir = Path(args.out) if args.out else r.dir / "eval"
@@ -121,7 +121,7 @@ def _dispatch(args) -> int:
         print(dumps(out, indent=2))
         return 0
     if args.command == "list":
-        from .task import registered_tasks
+        from sciml.runner.task import registered_tasks
 
         print("tasks:")
         for name, cls in registered_tasks().items():

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .task import task_class
+from sciml.runner.task import task_class
 
 
 class ConfigError(ValueError):
@@ -104,7 +104,7 @@ class RunConfig:
 
 
 def task_name(task: Any) -> str:
-    from .task import _REGISTRY
+    from sciml.runner.task import _REGISTRY
 
     for name, cls in _REGISTRY.items():
         if type(task) is cls:

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import PyTree
 
-from .config import OptimConfig
+from sciml.runner.config import OptimConfig
 
 
 def schedule(cfg: OptimConfig, total_steps: int) -> optax.ScalarOrSchedule:

@@ -10,9 +10,9 @@ import itertools
 import traceback
 from pathlib import Path
 
-from ..files import write_atomic
-from .config import ConfigError, apply_overrides, load_yaml, set_key
-from .train import run
+from sciml.files import write_atomic
+from sciml.runner.config import ConfigError, apply_overrides, load_yaml, set_key
+from sciml.runner.train import run
 
 
 def sweep_points(spec) -> list[dict]:

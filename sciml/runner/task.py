@@ -65,7 +65,7 @@ def register_task(name: str) -> Callable[[type], type]:
 def _load_builtin_and_plugins() -> None:
     from importlib.metadata import entry_points
 
-    from . import catalogue  # noqa: F401  (registers the built-in tasks)
+    from sciml.runner import catalogue  # noqa: F401  (registers the built-in tasks)
 
     for ep in entry_points(group="sciml.tasks"):
         ep.load()

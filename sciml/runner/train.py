@@ -25,14 +25,14 @@ import yaml
 from jaxtyping import PyTree
 from tqdm.auto import tqdm
 
-from ..files import dumps, read_jsonl, write_atomic, write_json
-from .checkpoint import Checkpoints
-from .compile_cache import enable_compile_cache
-from .config import ConfigError, RunConfig, load_config
-from .devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
-from .lock import RunLock
-from .optim import make_optimizer
-from .task import trainable_filter
+from sciml.files import dumps, read_jsonl, write_atomic, write_json
+from sciml.runner.checkpoint import Checkpoints
+from sciml.runner.compile_cache import enable_compile_cache
+from sciml.runner.config import ConfigError, RunConfig, load_config
+from sciml.runner.devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
+from sciml.runner.lock import RunLock
+from sciml.runner.optim import make_optimizer
+from sciml.runner.task import trainable_filter
 
 #: Keys of the run's random streams, folded into the seed.
 _TRAIN_STREAM, _INIT_STREAM, _EVAL_STREAM = 0, 1, 2
