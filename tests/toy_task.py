@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciml.nn import MLP
-from sciml.runner import register_task
+from sciml.runner import Task, register_task
 
 TRUE_W = np.array([[1.5, -2.0], [0.5, 1.0], [-1.0, 0.25]], np.float32)
 
 
 @register_task("toy_regression")
 @dataclasses.dataclass(frozen=True)
-class ToyRegression:
+class ToyRegression(Task):
     """Fit y = x W + noise with a small MLP (a test fixture, not a method)."""
 
     batch_size: int = 32
@@ -62,7 +62,10 @@ class ToyRegression:
 class ToyRegressionShards(ToyRegression):
     """ToyRegression whose processes each generate only their share of the batch."""
 
-    def batch(self, step, *, seed, process=(0, 1)):
+    def batch(self, step, *, seed):
+        return self.process_batch(step, seed=seed, process=(0, 1), num_devices=1)
+
+    def process_batch(self, step, *, seed, process, num_devices):
         index, count = process
         per = self.batch_size // count
         # Each example is generated from its own stream so a share never needs the others.

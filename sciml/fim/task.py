@@ -35,7 +35,7 @@ from sciml.fim.loss import fim_loss
 from sciml.fim.markov import offdiagonal, rate_matrix_from_offdiagonal, relaxation_time, stationary_distribution
 from sciml.fim.mle import mle_rate_matrix
 from sciml.fim.model import FIMMJP
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 #: Where generated pretraining sets are cached (the repository's data/ folder, if it exists).
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -75,7 +75,7 @@ def _cached_dataset(params_json: str, use_disk: bool) -> dict[str, np.ndarray]:
 
 @register_task("fim_mjp")
 @dataclasses.dataclass(frozen=True)
-class FIMMJPTask:
+class FIMMJPTask(Task):
     """Pretrain FIM-MJP on synthetic Markov jump processes; zero-shot DFR evaluation."""
 
     # model (the original: d_model 256, 4 layers, 4 heads, ff 1024, 16 queries, [128, 128] heads, dropout .1)

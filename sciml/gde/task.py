@@ -53,7 +53,7 @@ from sciml.gde.wasserstein import (
     pairwise_bures_w2,
     pairwise_mixture_w2,
 )
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 DATASETS = ("normal", "shared_mean", "gmm")
 GENERATORS = ("ddpm", "flow", "direct")
@@ -63,7 +63,7 @@ _EVAL_STREAM = 1
 
 @register_task("gde")
 @dataclasses.dataclass(frozen=True)
-class GDETask:
+class GDETask(Task):
     """Encoder + conditional generator trained jointly on random sets of Gaussian / GMM samples.
 
     Data: `normal` (mean ~ U[0, 5]^d, Sigma ~ cov_scale x inverse-Wishart(cov_df, I), cov_df = 0

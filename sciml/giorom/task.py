@@ -49,7 +49,7 @@ from sciml.giorom.model import GIOROM
 from sciml.giorom.neighbors import particle_graph
 from sciml.giorom.reconstruct import Reconstructor
 from sciml.giorom.sampling import farthest_point_sampling, subset_size
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 #: The paper's headline claims (abstract, docs/references.md GIOROM.3).
 PAPER_SPEEDUP = 25.0
@@ -68,7 +68,7 @@ def _dataset(params_json: str) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class _ParticleTask:
+class _ParticleTask(Task):
     """Fields shared by the GNS and GIOROM tasks (data, features, training, evaluation)."""
 
     # data: `n_train` / `n_test` scenes per material, each `n_frames` frames of `n_particles` particles

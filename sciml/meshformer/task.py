@@ -26,7 +26,7 @@ from sciml.meshformer.mgn import NORMS, MeshGraphNet
 from sciml.meshformer.normalizer import Normalizer
 from sciml.meshformer.simulator import EDGE_FEATURES, NODE_FEATURES, MeshInputs, MeshSimulator, one_step_loss, rollout
 from sciml.meshformer.transformer import MeshTransformer
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 #: Rollout horizons reported (MeshGraphNets' cfd_eval reports 1, 10, 20, 50, 100, 200).
 HORIZONS = (1, 10, 50)
@@ -43,7 +43,7 @@ def _inputs(d: dict) -> MeshInputs:
 
 @register_task("meshformer")
 @dataclasses.dataclass(frozen=True)
-class MeshTask:
+class MeshTask(Task):
     """Learn one step of cylinder flow on a mesh; roll out on held-out trajectories.
 
     Model: `model` mgn | transformer; `width`, `layers` (message-passing steps / blocks); `mlp_depth`

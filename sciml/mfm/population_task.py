@@ -40,7 +40,7 @@ from sciml.mfm.coupling import COUPLINGS, ot_pair
 from sciml.mfm.flow_matching import flow_matching_loss
 from sciml.mfm.population_embedding import PopulationEmbedding
 from sciml.mfm.population_flow import PopulationFlow
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 DATASETS = ("letters", "patients", "h5ad")
 #: Seed of the evaluation subsamples (training batches use the sequence [seed, step]).
@@ -81,7 +81,7 @@ def _splits(spec: tuple) -> dict[str, Populations]:
 
 
 @dataclasses.dataclass(frozen=True)
-class PopulationTask:
+class PopulationTask(Task):
     """Shared fields and behaviour of `fm_pop`, `cgfm` and `mfm` (see the module docstring)."""
 
     METHOD: ClassVar[str] = "fm"

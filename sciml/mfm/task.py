@@ -12,7 +12,7 @@ from sciml.data.toy2d import TOY_DISTRIBUTIONS, sample_toy
 from sciml.mfm.coupling import check_coupling, ot_pair
 from sciml.mfm.flow_matching import flow_matching_loss, push_forward
 from sciml.mfm.vector_field import VectorField
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 #: Seed of the held-out evaluation samples (training batches use the sequence [seed, step]).
 EVAL_DATA_SEED = 1_000_003
@@ -20,7 +20,7 @@ EVAL_DATA_SEED = 1_000_003
 
 @register_task("fm")
 @dataclasses.dataclass(frozen=True)
-class FlowMatching2D:
+class FlowMatching2D(Task):
     """Conditional flow matching from one 2-D toy distribution to another (MFM's FM baseline)."""
 
     source: str = "8gaussians"

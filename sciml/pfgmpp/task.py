@@ -35,7 +35,7 @@ from sciml.pfgmpp._quantize import quantize_weights
 from sciml.pfgmpp._sampler import generate
 from sciml.pfgmpp._unet import UNet
 from sciml.pfgmpp.data import load_digits, resolve_digits_source, split_indices, two_gaussians
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 DATA_KINDS = ("digits", "toy")
 MODELS = ("unet", "mlp")
@@ -54,7 +54,7 @@ def _dataset(data: str, source: str, size: int, dim: int, latent: int, num: int)
 
 @register_task("pfgmpp")
 @dataclasses.dataclass(frozen=True)
-class PFGMPPTask:
+class PFGMPPTask(Task):
     """PFGM++ with augmented dimension D (D = inf is EDM), EDM preconditioning and the Heun sampler."""
 
     # data

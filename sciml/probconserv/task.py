@@ -35,12 +35,12 @@ from sciml.data import gpme
 from sciml.probconserv import evaluation as ev
 from sciml.probconserv.anp import ANP, anp_elbo_loss
 from sciml.probconserv.softc import softc_penalty
-from sciml.runner.task import register_task
+from sciml.runner.task import Task, register_task
 
 
 @register_task("probconserv")
 @dataclasses.dataclass(frozen=True)
-class ProbConservTask:
+class ProbConservTask(Task):
     equation: str = "stefan"  # heat | pme | stefan
     method: str = "anp"  # anp | softc (HardC and ProbConserv are applied to the trained ANP)
     hidden: int = 32  # the original uses 128

@@ -79,6 +79,8 @@ def make_optimizer(
 
     def checked_labels(params):
         out = labels(params)
+        if out is None:
+            raise ValueError("train.alternate needs a task with param_labels(params) naming each parameter's group")
         unknown = set(jax.tree_util.tree_leaves(out)) - set(alternate)
         if unknown:
             raise ValueError(f"param_labels gave groups {sorted(unknown)} not in train.alternate {list(alternate)}")

@@ -4,56 +4,102 @@ A task is a configured experiment: a frozen, hashable dataclass whose fields are
 hyperparameters, built from the YAML `task:` section (so it is static under `jit`). See DESIGN.md.
 """
 
+import abc
 import dataclasses
+import difflib
+import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
-import jax
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
+from sciml.params import trainable_mask
+from sciml.runner.devices import process_slice
 
-@runtime_checkable
-class Task(Protocol):
-    """What a method gives the runner.
 
-    - `init(key=)`: the model, an `eqx.Module`.
-    - `batch(step, seed=)`: the *global* host batch of that step, a pytree of NumPy arrays with a
-      leading batch axis; a pure function of (seed, step) so resumed runs and every process agree.
-    - `loss(model, batch, key=)`: pure `(scalar, aux dict)`; the runner jits, shards, differentiates.
-    - `evaluate(model, key=, run_dir=)`: sampling, rollouts, paper metrics and figures; a dict of floats.
+class Task(abc.ABC):
+    """What a method gives the runner: four required methods and optional hooks with defaults.
 
-    Optional: `trainable(model) -> PyTree[bool]` marks the arrays the optimiser updates (default: all
-    floating-point arrays). Arrays marked False are kept as they are (frozen features, normalisers).
-    Optional: `batch(step, seed=, process=(index, count))` returns only this process's contiguous
-    share of the global batch, for data too large to generate or read whole on every host.
-    Optional: `param_labels(params) -> PyTree[str]` names each trainable array's group, for
-    `train.alternate: [group_a, group_b]` (one optimiser per group, stepped on alternating batches).
+    Subclasses are frozen dataclasses registered with `@register_task(name)`. Following equinox's
+    abstract-or-final rule, a class is either abstract (a shared base, never registered) or final (a
+    registered task, every abstract method implemented). The runner calls the hooks directly, so a
+    hook that is not overridden does its documented default; `register_task` rejects a method whose
+    name is a near-miss of a hook (`trainables`), which would otherwise silently do nothing.
     """
 
-    def init(self, *, key: PRNGKeyArray) -> eqx.Module: ...
+    @abc.abstractmethod
+    def init(self, *, key: PRNGKeyArray) -> eqx.Module:
+        """The model, an `eqx.Module`."""
 
-    def batch(self, step: int, *, seed: int) -> PyTree[np.ndarray]: ...
+    @abc.abstractmethod
+    def batch(self, step: int, *, seed: int) -> PyTree[np.ndarray]:
+        """The *global* host batch of `step`: NumPy arrays with a leading batch axis, a pure function of
+        (seed, step), so resumed runs and every process agree."""
 
-    def loss(self, model: eqx.Module, batch: PyTree[Array], *, key: PRNGKeyArray) -> tuple[Array, dict]: ...
+    @abc.abstractmethod
+    def loss(self, model: eqx.Module, batch: PyTree[Array], *, key: PRNGKeyArray) -> tuple[Array, dict]:
+        """Pure `(scalar, aux dict)`; the runner jits, shards and differentiates it."""
 
-    def evaluate(self, model: eqx.Module, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]: ...
+    @abc.abstractmethod
+    def evaluate(self, model: eqx.Module, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]:
+        """Sampling, rollouts, paper metrics and figures (written into `run_dir`); a dict of floats."""
 
+    # ----------------------------------------------------------------------------- optional hooks
+
+    def trainable(self, model: eqx.Module) -> PyTree[bool]:
+        """The arrays the optimiser updates (default: every floating-point array). Arrays marked False
+        (frozen features, normalisers) are kept as they are; see `sciml.params.trainable_mask`."""
+        return trainable_mask(model)
+
+    def param_labels(self, params: PyTree) -> PyTree[str] | None:
+        """The group name of each trainable array, for `train.alternate: [group_a, group_b]` (one
+        optimiser per group, stepped on alternating batches); None (default) when there are no groups."""
+        return None
+
+    def process_batch(self, step: int, *, seed: int, process: tuple[int, int], num_devices: int) -> PyTree:
+        """This process's contiguous share `(index, count)` of step `step`'s global batch.
+
+        Default: build the global batch and keep this process's rows. Override it for data too large
+        to generate or read whole on every host.
+        """
+        index, count = process
+        return process_slice(self.batch(step, seed=seed), num_devices, index, count)
+
+
+#: The optional hooks; a task method whose name is close to one of these but not equal is an error.
+HOOKS = ("trainable", "param_labels", "process_batch")
+_CONTRACT = ("init", "batch", "loss", "evaluate", *HOOKS)
 
 _REGISTRY: dict[str, type] = {}
 
 
+def check_task_class(cls: type, name: str = "") -> None:
+    """Raise TypeError unless `cls` is a final task: a frozen dataclass subclassing `Task`, every abstract
+    method implemented, and no method whose name is a near-miss of a contract method."""
+    label = f"task {name!r}: {cls.__name__}" if name else cls.__name__
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"{label} must subclass sciml.runner.Task")
+    if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
+        raise TypeError(f"{label} must be a frozen dataclass")
+    if inspect.isabstract(cls):
+        raise TypeError(f"{label} lacks {sorted(cls.__abstractmethods__)}")
+    own = {n for klass in cls.__mro__ if klass not in (Task, abc.ABC, object) for n in vars(klass)}
+    for attr in sorted(own - set(_CONTRACT)):
+        if attr.startswith("__"):
+            continue
+        close = difflib.get_close_matches(attr, _CONTRACT, n=1, cutoff=0.8)
+        if close:
+            raise TypeError(f"{label} defines {attr!r}, which is not part of the Task contract; "
+                            f"did you mean {close[0]!r}?")
+
+
 def register_task(name: str) -> Callable[[type], type]:
-    """Class decorator: register a frozen dataclass as the task `name` (used in YAML `task.name`)."""
+    """Class decorator: register a final task class as `name` (used in YAML `task.name`)."""
 
     def wrap(cls: type) -> type:
-        if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
-            raise TypeError(f"task {name!r}: {cls.__name__} must be a frozen dataclass")
-        missing = [m for m in ("init", "batch", "loss", "evaluate") if not callable(getattr(cls, m, None))]
-        if missing:
-            raise TypeError(f"task {name!r}: {cls.__name__} lacks {missing}")
+        check_task_class(cls, name)
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"task {name!r} is already registered by {_REGISTRY[name].__qualname__}")
         _REGISTRY[name] = cls
@@ -84,10 +130,3 @@ def registered_tasks() -> dict[str, type]:
     """All registered tasks by name."""
     _load_builtin_and_plugins()
     return dict(sorted(_REGISTRY.items()))
-
-
-def trainable_filter(task: Any, model: eqx.Module) -> PyTree[bool]:
-    """The task's `trainable(model)` if it has one, else every floating-point array."""
-    if hasattr(task, "trainable"):
-        return task.trainable(model)
-    return jax.tree_util.tree_map(eqx.is_inexact_array, model)

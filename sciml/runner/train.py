@@ -6,7 +6,6 @@ computes the same global batch and places only its own slice.
 """
 
 import dataclasses
-import inspect
 import json
 import signal
 import sys
@@ -29,10 +28,9 @@ from sciml.files import dumps, read_jsonl, write_atomic, write_json
 from sciml.runner.checkpoint import Checkpoints
 from sciml.runner.compile_cache import enable_compile_cache
 from sciml.runner.config import ConfigError, RunConfig, load_config
-from sciml.runner.devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
+from sciml.runner.devices import check_batch, data_mesh, replicate, shard_local_batch
 from sciml.runner.lock import RunLock
 from sciml.runner.optim import make_optimizer
-from sciml.runner.task import trainable_filter
 
 #: Keys of the run's random streams, folded into the seed.
 _TRAIN_STREAM, _INIT_STREAM, _EVAL_STREAM = 0, 1, 2
@@ -58,10 +56,9 @@ class Trainer:
             config.optim,
             config.train.steps,
             alternate=config.train.alternate,
-            labels=getattr(self.task, "param_labels", None),
+            labels=self.task.param_labels,
         )
         self.seed_key = jax.random.PRNGKey(config.train.seed)
-        self._loads_shares = "process" in inspect.signature(self.task.batch).parameters
         self.step = self._make_step()
 
     def key(self, stream: int, index: int = 0) -> jax.Array:
@@ -70,7 +67,7 @@ class Trainer:
     def init_state(self) -> TrainState:
         """The initial state on the host (identical on every process)."""
         model = self.task.init(key=self.key(_INIT_STREAM))
-        params = eqx.filter(model, trainable_filter(self.task, model))
+        params = eqx.filter(model, self.task.trainable(model))
         ema = model if self.config.train.ema > 0 else None
         return TrainState(model, self.optimizer.init(params), ema)
 
@@ -79,16 +76,9 @@ class Trainer:
         return replicate(state, self.mesh)
 
     def local_batch(self, step: int) -> PyTree:
-        """This process's share of step `step`'s batch.
-
-        A task whose `batch` accepts `process=(index, count)` loads only its share (for data too large
-        to generate or read whole on every host); otherwise every process computes the same global
-        batch, a pure function of (seed, step), and keeps its own contiguous slice.
-        """
-        seed, index, count = self.config.train.seed, jax.process_index(), jax.process_count()
-        if self._loads_shares:
-            return self.task.batch(step, seed=seed, process=(index, count))
-        return process_slice(self.task.batch(step, seed=seed), self.mesh.size, index, count)
+        """This process's share of step `step`'s batch (the task's `process_batch` hook)."""
+        process = (jax.process_index(), jax.process_count())
+        return self.task.process_batch(step, seed=self.config.train.seed, process=process, num_devices=self.mesh.size)
 
     def device_batch(self, step: int) -> PyTree:
         return shard_local_batch(self.local_batch(step), self.mesh)
@@ -103,7 +93,7 @@ class Trainer:
         @eqx.filter_jit(donate="all-except-first")
         def step(step_index, state: TrainState, batch):
             key = jax.random.fold_in(jax.random.fold_in(seed_key, _TRAIN_STREAM), step_index)
-            params, static = eqx.partition(state.model, trainable_filter(task, state.model))
+            params, static = eqx.partition(state.model, task.trainable(state.model))
 
             def loss_fn(p):
                 return task.loss(eqx.combine(p, static), batch, key=key)

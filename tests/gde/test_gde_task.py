@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sciml.gde import GDETask, KMEEncoder
-from sciml.runner.task import registered_tasks, trainable_filter
+from sciml.runner.task import registered_tasks
 
 
 def test_task_is_registered_and_validates():
@@ -59,7 +59,7 @@ def test_loss_is_finite_for_every_encoder_and_generator(encoder, generator, key)
 def test_kme_frequencies_are_frozen(key):
     task = GDETask(encoder="kme", latent=8)
     model = task.init(key=key)
-    spec = trainable_filter(task, model)
+    spec = task.trainable(model)
     assert isinstance(model.encoder, KMEEncoder)
     assert spec.encoder.freqs is False and spec.encoder.log_bandwidth is True
 
