@@ -1,12 +1,12 @@
 """Shared Equinox building blocks: MLPs, embeddings, attention, set pooling and graphs."""
 
-from sciml.nn._attention import MultiHeadAttention as MultiHeadAttention
-from sciml.nn._embeddings import FourierFeatures as FourierFeatures
-from sciml.nn._embeddings import sinusoidal_embedding as sinusoidal_embedding
-from sciml.nn._mlp import MLP as MLP
-from sciml.nn._mlp import activation as activation
-from sciml.nn._sets import AttentionPool as AttentionPool
-from sciml.nn._sets import mean_pool as mean_pool
+from sciml.nn.attention import MultiHeadAttention as MultiHeadAttention
+from sciml.nn.embeddings import FourierFeatures as FourierFeatures
+from sciml.nn.embeddings import sinusoidal_embedding as sinusoidal_embedding
+from sciml.nn.mlp import MLP as MLP
+from sciml.nn.mlp import activation as activation
+from sciml.nn.sets import AttentionPool as AttentionPool
+from sciml.nn.sets import mean_pool as mean_pool
 from sciml.nn.graph import Graph as Graph
 from sciml.nn.graph import InteractionNetwork as InteractionNetwork
 from sciml.nn.graph import knn_graph as knn_graph

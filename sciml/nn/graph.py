@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from sciml.nn._mlp import MLP
+from sciml.nn.mlp import MLP
 
 
 class Graph(eqx.Module):

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from sciml.nn._attention import MultiHeadAttention
+from sciml.nn.attention import MultiHeadAttention
 
 
 def mean_pool(x: Float[Array, "n d"], mask: Bool[Array, " n"] | None = None) -> Float[Array, " d"]:
