@@ -17,10 +17,10 @@ from sciml.data.mjp import (
     load_dfr_archive,
     make_dfr_dataset,
     make_mjp_dataset,
-    read_torch_tensor,
     sample_observation_masks,
     sample_processes,
 )
+from sciml.data.torch_archive import read_torch_tensor
 from sciml.fim import entropy_production, relaxation_time, stationary_distribution
 
 #: Stationary distribution of the DFR at V = r = b = 1 (docs/references.md FIM.2; it is also the
