@@ -20,23 +20,32 @@ def check_range(
     name: str,
     value: Any,
     *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
+    ge: int | float | None = None,
+    gt: int | float | None = None,
+    le: int | float | None = None,
+    lt: int | float | None = None,
     error: type[Exception] = ValueError,
 ) -> None:
-    """`value` must be a finite number within the given bounds (ge: >=, gt: >, le: <=, lt: <)."""
+    """`value` must be a finite number within the given bounds (ge: >=, gt: >, le: <=, lt: <).
+
+    The message states the rule as the bounds were given: "must be >= 1" for one bound, "must be in
+    [0, 1)" (interval notation) for a lower and an upper one.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise error(f"{name} must be a finite number, got {value!r}")
-    for bound, op, ok in (
-        (ge, ">=", lambda v, b: v >= b),
-        (gt, ">", lambda v, b: v > b),
-        (le, "<=", lambda v, b: v <= b),
-        (lt, "<", lambda v, b: v < b),
-    ):
-        if bound is not None and not ok(value, bound):
-            raise error(f"{name} must be {op} {bound}, got {value!r}")
+    lower = ("[", ge) if ge is not None else ("(", gt) if gt is not None else None
+    upper = ("]", le) if le is not None else (")", lt) if lt is not None else None
+    ok_lower = lower is None or (value >= lower[1] if lower[0] == "[" else value > lower[1])
+    ok_upper = upper is None or (value <= upper[1] if upper[0] == "]" else value < upper[1])
+    if ok_lower and ok_upper:
+        return
+    if lower and upper:
+        rule = f"in {lower[0]}{lower[1]}, {upper[1]}{upper[0]}"
+    elif lower:
+        rule = f"{'>=' if lower[0] == '[' else '>'} {lower[1]}"
+    else:
+        rule = f"{'<=' if upper[0] == ']' else '<'} {upper[1]}"
+    raise error(f"{name} must be {rule}, got {value!r}")
 
 
 def check_ranges(obj: Any, prefix: str = "", error: type[Exception] = ValueError, **rules: dict) -> None:

@@ -83,11 +83,11 @@ def error_line(e: BaseException) -> str:
 
 def _dispatch(args) -> int:
     if args.command == "run":
-        from sciml.runner.devices import cluster_detected, initialize_distributed
+        from sciml.runner.devices import cluster_detected, initialise_distributed
 
         explicit = args.coordinator is not None or args.num_processes is not None or args.process_id is not None
         if args.distributed or explicit or cluster_detected():
-            initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+            initialise_distributed(args.coordinator, args.num_processes, args.process_id)
         from sciml.files import dumps
         from sciml.runner.train import run
 

@@ -7,7 +7,6 @@ names it and lists what is valid.
 import copy
 import dataclasses
 import difflib
-import math
 import types
 import typing
 from collections.abc import Iterable
@@ -17,15 +16,11 @@ from typing import Any
 import yaml
 
 from sciml.runner.task import task_class
+from sciml.validate import check_choice, check_ranges
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used as written."""
-
-
-def _choice(key, value, valid):
-    if value not in valid:
-        raise ConfigError(f"{key} must be one of {list(valid)}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,15 +38,10 @@ class OptimConfig:
     clip: float = 0.0  # global-norm gradient clipping; 0 = off
 
     def __post_init__(self):
-        _choice("optim.name", self.name, ("adam", "adamw", "sgd"))
-        _choice("optim.schedule", self.schedule, ("constant", "cosine"))
-        for k in ("lr", "weight_decay", "b1", "b2", "end_lr", "clip"):
-            if not math.isfinite(getattr(self, k)):
-                raise ConfigError(f"optim.{k} must be a finite number, got {getattr(self, k)}")
-        if self.lr <= 0:
-            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
-        if self.warmup < 0:
-            raise ConfigError(f"optim.warmup must be >= 0, got {self.warmup}")
+        check_choice("optim.name", self.name, ("adam", "adamw", "sgd"), error=ConfigError)
+        check_choice("optim.schedule", self.schedule, ("constant", "cosine"), error=ConfigError)
+        check_ranges(self, "optim.", ConfigError, lr={"gt": 0}, warmup={"ge": 0}, weight_decay={}, b1={}, b2={},
+                     end_lr={}, clip={})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,17 +58,8 @@ class TrainConfig:
     alternate: tuple[str, ...] = ()  # parameter groups updated on alternating steps (task.param_labels)
 
     def __post_init__(self):
-        if self.steps < 1:
-            raise ConfigError(f"train.steps must be >= 1, got {self.steps}")
-        if self.seed < 0:
-            raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"train.ema must be in [0, 1), got {self.ema}")
-        for k in ("log_every", "eval_every", "checkpoint_every"):
-            if getattr(self, k) < 0:
-                raise ConfigError(f"train.{k} must be >= 0, got {getattr(self, k)}")
-        if self.keep < 1:
-            raise ConfigError(f"train.keep must be >= 1, got {self.keep}")
+        check_ranges(self, "train.", ConfigError, steps={"ge": 1}, seed={"ge": 0}, ema={"ge": 0, "lt": 1},
+                     log_every={"ge": 0}, eval_every={"ge": 0}, checkpoint_every={"ge": 0}, keep={"ge": 1})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,10 +12,10 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import PyTree
 
-_initialized = False
+_initialised = False
 
 
-def initialize_distributed(
+def initialise_distributed(
     coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
 ) -> None:
     """Join a multi-process JAX job (`jax.distributed.initialize`).
@@ -23,8 +23,8 @@ def initialize_distributed(
     With no arguments, JAX detects SLURM, TPU pods and Open MPI from the environment; otherwise pass
     the coordinator `HOST:PORT`, the number of processes and this process's id. Idempotent.
     """
-    global _initialized
-    if _initialized:
+    global _initialised
+    if _initialised:
         return
     given = [coordinator, num_processes, process_id]
     if any(v is not None for v in given) and not all(v is not None for v in given):
@@ -32,7 +32,7 @@ def initialize_distributed(
     jax.distributed.initialize(
         coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
     )
-    _initialized = True
+    _initialised = True
 
 
 def cluster_detected() -> bool:

@@ -26,7 +26,7 @@ def schedule(cfg: OptimConfig, total_steps: int) -> optax.ScalarOrSchedule:
     return cfg.lr
 
 
-def base_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+def base_optimiser(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
     lr = schedule(cfg, total_steps)
     if cfg.name == "adam":
         opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
@@ -62,7 +62,7 @@ def on_phase(inner: optax.GradientTransformation, phase: int, num_phases: int) -
     return optax.GradientTransformation(init, update)
 
 
-def make_optimizer(
+def make_optimiser(
     cfg: OptimConfig,
     total_steps: int,
     *,
@@ -71,11 +71,11 @@ def make_optimizer(
 ) -> optax.GradientTransformation:
     """The run's optimiser; with `alternate`, one optimiser per label, active on alternating steps."""
     if not alternate:
-        return base_optimizer(cfg, total_steps)
+        return base_optimiser(cfg, total_steps)
     if labels is None:
         raise ValueError("train.alternate needs a task with param_labels(params) naming each parameter's group")
     per_phase = max(total_steps // len(alternate), 1)  # each group's schedule spans its own steps
-    transforms = {g: on_phase(base_optimizer(cfg, per_phase), i, len(alternate)) for i, g in enumerate(alternate)}
+    transforms = {g: on_phase(base_optimiser(cfg, per_phase), i, len(alternate)) for i, g in enumerate(alternate)}
 
     def checked_labels(params):
         out = labels(params)

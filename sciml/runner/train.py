@@ -30,7 +30,7 @@ from sciml.runner.compile_cache import enable_compile_cache
 from sciml.runner.config import ConfigError, RunConfig, load_config
 from sciml.runner.devices import check_batch, data_mesh, replicate, shard_local_batch
 from sciml.runner.lock import RunLock
-from sciml.runner.optim import make_optimizer
+from sciml.runner.optim import make_optimiser
 
 #: Keys of the run's random streams, folded into the seed.
 _TRAIN_STREAM, _INIT_STREAM, _EVAL_STREAM = 0, 1, 2
@@ -52,7 +52,7 @@ class Trainer:
         self.config = config
         self.task = config.task
         self.mesh = data_mesh() if mesh is None else mesh
-        self.optimizer = make_optimizer(
+        self.optimiser = make_optimiser(
             config.optim,
             config.train.steps,
             alternate=config.train.alternate,
@@ -69,7 +69,7 @@ class Trainer:
         model = self.task.init(key=self.key(_INIT_STREAM))
         params = eqx.filter(model, self.task.trainable(model))
         ema = model if self.config.train.ema > 0 else None
-        return TrainState(model, self.optimizer.init(params), ema)
+        return TrainState(model, self.optimiser.init(params), ema)
 
     def place(self, state: TrainState) -> TrainState:
         """Replicate a host state on every device."""
@@ -88,7 +88,7 @@ class Trainer:
         return check_batch(self.local_batch(0), 1) * jax.process_count()
 
     def _make_step(self):
-        task, optimizer, decay, seed_key = self.task, self.optimizer, self.config.train.ema, self.seed_key
+        task, optimiser, decay, seed_key = self.task, self.optimiser, self.config.train.ema, self.seed_key
 
         @eqx.filter_jit(donate="all-except-first")
         def step(step_index, state: TrainState, batch):
@@ -99,7 +99,7 @@ class Trainer:
                 return task.loss(eqx.combine(p, static), batch, key=key)
 
             (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            updates, opt_state = optimizer.update(grads, state.opt_state, params)
+            updates, opt_state = optimiser.update(grads, state.opt_state, params)
             model = eqx.combine(optax.apply_updates(params, updates), static)
             ema = state.ema
             if ema is not None:
