@@ -44,33 +44,17 @@ def entries() -> list[dict]:
     return out
 
 
-def time_calls(step, steps: int, warmup: int) -> tuple[float, list[float]]:
-    """Seconds of the first call (compilation included) and of each timed call after `warmup` more."""
-    import jax
-
-    t0 = time.perf_counter()
-    jax.block_until_ready(step(0))
-    first = time.perf_counter() - t0
-    times = []
-    for s in range(1, warmup + steps + 1):
-        t0 = time.perf_counter()
-        jax.block_until_ready(step(s))
-        if s > warmup:
-            times.append(time.perf_counter() - t0)
-    return first, times
-
-
 def train_step(entry: dict, warmup: int, steps: int):
     """The runner's jitted training step for a config entry, and its info."""
-    import equinox as eqx
     import jax
 
+    from sciml.params import count_params
     from sciml.runner import Trainer, load_config
 
     config = load_config(ROOT / entry["config"], entry.get("overrides", []))
     trainer = Trainer(config)
     state = trainer.place(trainer.init_state())
-    n_params = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(state.model, eqx.is_inexact_array)))
+    n_params = count_params(state.model)
     batches = [trainer.device_batch(s) for s in range(warmup + steps + 1)]
     box = [state]
     # Counted after the timing (a callable), so that its compilation cannot warm the timed first call.
@@ -114,14 +98,15 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
     import jax
 
     from sciml.runner import enable_compile_cache
+    from sciml.timing import time_calls
 
     enable_compile_cache()
 
     if ("call" in entry) == ("config" in entry):
         raise ValueError(f"entry {entry['name']!r} needs exactly one of `config` or `call`")
     step, info = function_step(entry) if "call" in entry else train_step(entry, warmup, steps)
-    first, times = time_calls(step, steps, warmup)
-    median = statistics.median(times)
+    timing = time_calls(step, repeats=steps, warmup=warmup)
+    first, median, times = timing.first_s, timing.median_s, timing.times_s
     if callable(info.get("flops_per_step")):
         info["flops_per_step"] = info["flops_per_step"]()
     stats = jax.devices()[0].memory_stats() or {}
