@@ -62,8 +62,8 @@ from IPython.display import Markdown, display
 
 from sciml import plot
 from sciml.pfgmpp import edm_schedule, num_function_evals
-from sciml.pfgmpp._kernel import BETA_CLIP
 from sciml.pfgmpp.data import resolve_digits_source
+from sciml.pfgmpp.kernel import BETA_CLIP
 from sciml.runner import run
 
 t_start = time.time()

@@ -16,8 +16,8 @@ import jax
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from sciml.pfgmpp._mlp_denoiser import FOURIER_SCALE
-from sciml.pfgmpp._quantize import path_name
+from sciml.pfgmpp.mlp_denoiser import FOURIER_SCALE
+from sciml.pfgmpp.quantise import path_name
 
 
 def host_init(make: Callable[[PRNGKeyArray], eqx.Module], *, key: PRNGKeyArray) -> eqx.Module:

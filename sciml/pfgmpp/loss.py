@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from sciml.pfgmpp._kernel import sample_perturbation
-from sciml.pfgmpp._precond import P_MEAN, P_STD, EDMPrecond, loss_weight, sample_sigma
+from sciml.pfgmpp.kernel import sample_perturbation
+from sciml.pfgmpp.precond import P_MEAN, P_STD, EDMPrecond, loss_weight, sample_sigma
 
 
 def pfgmpp_loss(

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, ScalarLike
 
-from sciml.pfgmpp._kernel import check_D
+from sciml.pfgmpp.kernel import check_D
 
 
 def posterior_log_weights(

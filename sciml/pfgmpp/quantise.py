@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
 
-def quantize_array(w: Float[Array, "..."], bits: int) -> Float[Array, "..."]:
+def quantise_array(w: Float[Array, "..."], bits: int) -> Float[Array, "..."]:
     """Round w onto 2^bits evenly spaced levels between min(w) and max(w), and map back.
 
     The error per entry is at most (max - min) / (2 (2^bits - 1)); a constant tensor is returned as is.
@@ -44,14 +44,14 @@ def path_name(path: tuple) -> str:
     return ".".join(parts)
 
 
-def is_quantized_weight(name: str) -> bool:
+def is_quantised_weight(name: str) -> bool:
     """Default filter: leaves called 'weight' outside norms and the noise-embedding map."""
     parts = name.split(".")
     return parts[-1] == "weight" and not any(("norm" in p or "map" in p or "affine" in p) for p in parts)
 
 
-def quantize_weights(
-    model: PyTree, bits: int | None, *, where: Callable[[str], bool] = is_quantized_weight
+def quantise_weights(
+    model: PyTree, bits: int | None, *, where: Callable[[str], bool] = is_quantised_weight
 ) -> PyTree:
     """The model with every array whose path name satisfies `where` quantised to `bits` bits.
 
@@ -62,14 +62,14 @@ def quantize_weights(
 
     def q(path, leaf):
         if eqx.is_inexact_array(leaf) and where(path_name(path)):
-            return quantize_array(leaf, bits)
+            return quantise_array(leaf, bits)
         return leaf
 
     return jax.tree_util.tree_map_with_path(q, model)
 
 
-def quantized_names(model: PyTree, *, where: Callable[[str], bool] = is_quantized_weight) -> list[str]:
-    """The path names `quantize_weights` would touch (for reports and tests)."""
+def quantised_names(model: PyTree, *, where: Callable[[str], bool] = is_quantised_weight) -> list[str]:
+    """The path names `quantise_weights` would touch (for reports and tests)."""
     leaves = jax.tree_util.tree_leaves_with_path(model)
     return [path_name(p) for p, leaf in leaves if eqx.is_inexact_array(leaf) and where(path_name(p))]
 

@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from sciml.ode import solve_on_grid
-from sciml.pfgmpp._kernel import check_D, sample_prior
+from sciml.pfgmpp.kernel import check_D, sample_prior
 
 #: EDM's schedule constants (CIFAR-10 defaults, kept by PFGM++ for every D).
 SIGMA_MIN = 0.002

@@ -26,15 +26,15 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from sciml.metrics import MMD_GAMMAS, mmd_rbf, w2
-from sciml.pfgmpp._init import host_init
-from sciml.pfgmpp._kernel import check_D
-from sciml.pfgmpp._loss import pfgmpp_loss
-from sciml.pfgmpp._mlp_denoiser import MLPDenoiser
-from sciml.pfgmpp._precond import EDMPrecond
-from sciml.pfgmpp._quantize import quantize_weights
-from sciml.pfgmpp._sampler import generate
-from sciml.pfgmpp._unet import UNet
 from sciml.pfgmpp.data import load_digits, resolve_digits_source, split_indices, two_gaussians
+from sciml.pfgmpp.init import host_init
+from sciml.pfgmpp.kernel import check_D
+from sciml.pfgmpp.loss import pfgmpp_loss
+from sciml.pfgmpp.mlp_denoiser import MLPDenoiser
+from sciml.pfgmpp.precond import EDMPrecond
+from sciml.pfgmpp.quantise import quantise_weights
+from sciml.pfgmpp.sampler import generate
+from sciml.pfgmpp.unet import UNet
 from sciml.runner.task import Task, register_task
 
 DATA_KINDS = ("digits", "toy")
@@ -196,7 +196,7 @@ class PFGMPPTask(Task):
         """`num` samples as NumPy, with this task's sampler settings unless overridden."""
         bits = (self.quant_bits or None) if bits is None else bits
         x = generate(
-            quantize_weights(model, bits),
+            quantise_weights(model, bits),
             num,
             self.shape,
             self.D,

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
 from sciml.nn import FourierFeatures, Linear
-from sciml.pfgmpp._mlp_denoiser import FOURIER_SCALE
+from sciml.pfgmpp.mlp_denoiser import FOURIER_SCALE
 
 #: EDM scales residual sums by sqrt(1/2) so activations keep their variance through depth.
 SKIP_SCALE = 0.5**0.5

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sciml.pfgmpp import UNet
-from sciml.pfgmpp._unet import RESAMPLE_FILTER, Conv2d, GroupNorm, conv_downsample, downsample, upsample
+from sciml.pfgmpp.unet import RESAMPLE_FILTER, Conv2d, GroupNorm, conv_downsample, downsample, upsample
 
 
 def _fir2d(channels, gain):
