@@ -54,13 +54,12 @@ runs_dir = "runs"
 models = ["mgn", "transformer_small", "transformer", "transformer_dilated_global", "transformer_khop2"]
 noise_ablation = ["transformer_small"]  # models also trained with a larger input noise
 ablation_noise = 0.1
-data_overrides = []  # e.g. smaller data: ["task.n_train=4", "task.frames=20"]
-model_overrides = []  # applied to every model, e.g. ["task.layers=2"]
+data_overrides = []  # e.g. smaller data: ["task.num_train=4", "task.num_frames=20"]
+model_overrides = []  # applied to every model, e.g. ["task.depth=2"]
 
 # %%
 import json
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -68,7 +67,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from sciml import plot
-from sciml.data.cylinder_flow import DATA_DIR
+from sciml.data.cylinder_flow import cache_directory
+from sciml.meshformer.evaluation import rollout_per_step_mse, rollout_rmse
 from sciml.runner import load_config, run
 
 plot.style()
@@ -90,7 +90,8 @@ timings = {}
 
 # %% [markdown]
 # ## The dataset
-# Generated on first use and cached under `data/cylinder_flow/` (MeshGraphNets TFRecord + meta.json).
+# Generated on first use and cached under `data/cylinder_flow/` (or `$SCIML_DATA_DIR/cylinder_flow/`;
+# MeshGraphNets TFRecord + meta.json).
 
 # %%
 started = time.perf_counter()
@@ -102,8 +103,7 @@ print(
     f"trajectories of {train.frames} frames; nodes per mesh {train.node_mask.sum(1).min()}-"
     f"{max(train.node_mask.sum(1).max(), test.node_mask.sum(1).max())}, padded to {train.node_mask.shape[1]}"
 )
-root = Path(task.data_dir) if task.data_dir else DATA_DIR
-meta = json.loads((root / "cylinder_flow" / task.data_config.key / "meta.json").read_text())
+meta = json.loads((cache_directory(task.data_config, task.data_dir) / "meta.json").read_text())
 res = [p["reynolds"] for p in meta["params"]["train"]]
 print(
     f"Reynolds numbers {min(res):.0f}-{max(res):.0f}; steps per frame "
@@ -181,15 +181,15 @@ table = pd.DataFrame(
 # trajectories, boundary nodes included, as in the rows above).
 first = next(iter(runs.values())).final
 gt, node_mask = test.velocity, test.node_mask
-persist = (((gt[:, 1:] - gt[:, :1]) ** 2) * node_mask[:, None, :, None]).sum((0, 2, 3)) / (node_mask.sum() * 2)
+persist = rollout_per_step_mse(np.broadcast_to(gt[:, :1], gt[:, 1:].shape), gt[:, 1:], node_mask)
 table.loc["no change"] = {
     "params": 0,
     "train ms/step": np.nan,
     "rollout ms/step": np.nan,
     "1-step RMSE": first["one_step_rmse_no_change"],
-    "RMSE@10": np.sqrt(persist[:10].mean()) if len(persist) >= 10 else np.nan,
-    "RMSE@50": np.sqrt(persist[:50].mean()) if len(persist) >= 50 else np.nan,
-    "all-rollout RMSE": np.sqrt(persist.mean()),
+    "RMSE@10": rollout_rmse(persist, 10) if len(persist) >= 10 else np.nan,
+    "RMSE@50": rollout_rmse(persist, 50) if len(persist) >= 50 else np.nan,
+    "all-rollout RMSE": rollout_rmse(persist),
 }
 print(f"'no change' baseline: 1-step RMSE {first['one_step_rmse_no_change']:.4f}")
 with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 160):

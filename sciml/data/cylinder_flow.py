@@ -9,9 +9,10 @@ wall). Velocity is bilinear on the lattice (exact for linear fields), zero on wa
 parabola on the inflow; pressure is the kinematic gauge pressure.
 
 Trajectories use the MeshGraphNets schema (`mesh_pos [N, 2]`, `cells [C, 3]`, `node_type [N, 1]`,
-`velocity [T, N, 2]`, `pressure [T, N, 1]`) and are cached under `data/cylinder_flow/<hash>/` in the
-MeshGraphNets TFRecord format (`sciml.data.meshgraphnets`), so the published CylinderFlow files load
-through the same reader. `meta.json` also lists each trajectory's parameters.
+`velocity [T, N, 2]`, `pressure [T, N, 1]`) and are cached under `<data_dir>/cylinder_flow/<hash>/`
+(`sciml.data.cache.data_dir()` unless given) in the MeshGraphNets TFRecord format
+(`sciml.data.meshgraphnets`), so the published CylinderFlow files load through the same reader.
+`meta.json` also lists each trajectory's parameters.
 
 Differences from MeshGraphNets' CylinderFlow (COMSOL, ~1.9k nodes, 600 steps of 0.01, 1000
 trajectories): our solver is a coarse LBM (48 lattice nodes across by default, Mach <= 0.17), meshes
@@ -31,14 +32,13 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from sciml.data import meshgraphnets as mgn_format
+from sciml.data.cache import data_dir as default_data_dir
 from sciml.files import move_aside
 from sciml.sim import lbm
 
 #: MeshGraphNets node types (`meshgraphnets/common.py`); SIZE is the width of the one-hot encoding.
 NORMAL, OBSTACLE, AIRFOIL, HANDLE, INFLOW, OUTFLOW, WALL_BOUNDARY = 0, 1, 2, 3, 4, 5, 6
 NODE_TYPE_SIZE = 9
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 #: Bumped whenever the simulator or the mesher changes what a config produces (part of the cache key).
 DATASET_VERSION = 2
@@ -286,16 +286,22 @@ def simulate_trajectory(config: CylinderFlowConfig, split_index: int, k: int) ->
     return traj, info
 
 
+def cache_directory(config: CylinderFlowConfig, data_dir: str | Path | None = None) -> Path:
+    """The folder of `config`'s cached dataset: `<data_dir>/cylinder_flow/<config hash>/`
+    (`data_dir` None or "": `sciml.data.cache.data_dir()`, which honours `$SCIML_DATA_DIR`)."""
+    return (Path(data_dir) if data_dir else default_data_dir()) / "cylinder_flow" / config.key
+
+
 def cylinder_flow(
-    config: CylinderFlowConfig = CylinderFlowConfig(), *, data_dir: str | Path = DATA_DIR, cache: bool = True
+    config: CylinderFlowConfig = CylinderFlowConfig(), *, data_dir: str | Path | None = None, cache: bool = True
 ) -> dict[str, list[dict[str, np.ndarray]]]:
     """The dataset {"train": [...], "test": [...]} of trajectories (fields squeezed: static [N, d]).
 
-    Generated on first use and cached under `<data_dir>/cylinder_flow/<config hash>/` as
-    `train.tfrecord`, `test.tfrecord` and `meta.json` (MeshGraphNets format, plus our `config` and
-    per-trajectory `params`); later calls read the cache.
+    Generated on first use and cached in `cache_directory(config, data_dir)` as `train.tfrecord`,
+    `test.tfrecord` and `meta.json` (MeshGraphNets format, plus our `config` and per-trajectory
+    `params`); later calls read the cache.
     """
-    directory = Path(data_dir) / "cylinder_flow" / config.key
+    directory = cache_directory(config, data_dir)
     splits = {"train": config.n_train, "test": config.n_test}
     if cache and all((directory / f"{s}.tfrecord").exists() for s in splits if splits[s]):
         try:

@@ -1,22 +1,23 @@
 """Mesh transformer and MeshGraphNet: learned mesh-based simulators of cylinder flow.
 
+The data they train on (padded trajectories, mesh edge lists) is in `sciml.data.mesh_trajectories`
+and `sciml.data.mesh_graph`.
 Reference: Garnier et al. 2025, "Training Transformers for Mesh-Based Simulations"; Pfaff et al. 2021,
 "Learning Mesh-Based Simulation with Graph Networks".
 """
 
-from sciml.meshformer.adjacency import cells_to_edges as cells_to_edges
-from sciml.meshformer.adjacency import check_mesh as check_mesh
-from sciml.meshformer.adjacency import hop_edges as hop_edges
-from sciml.meshformer.adjacency import k_hop_edges as k_hop_edges
-from sciml.meshformer.adjacency import pad_edges as pad_edges
-from sciml.meshformer.adjacency import ring_edges as ring_edges
 from sciml.meshformer.attention import EdgeAttention as EdgeAttention
-from sciml.meshformer.data import EdgeSpec as EdgeSpec
+from sciml.meshformer.evaluation import evaluate_mesh_simulator as evaluate_mesh_simulator
+from sciml.meshformer.evaluation import one_step_rmse as one_step_rmse
+from sciml.meshformer.evaluation import rollout_ms_per_step as rollout_ms_per_step
+from sciml.meshformer.evaluation import rollout_rmse as rollout_rmse
+from sciml.meshformer.figures import rollout_figure as rollout_figure
 from sciml.meshformer.mgn import MeshGraphNet as MeshGraphNet
-from sciml.meshformer.normalizer import Normalizer as Normalizer
+from sciml.meshformer.normaliser import Normaliser as Normaliser
 from sciml.meshformer.simulator import MeshInputs as MeshInputs
 from sciml.meshformer.simulator import MeshSimulator as MeshSimulator
 from sciml.meshformer.simulator import edge_features as edge_features
+from sciml.meshformer.simulator import mesh_inputs as mesh_inputs
 from sciml.meshformer.simulator import node_features as node_features
 from sciml.meshformer.simulator import one_step_loss as one_step_loss
 from sciml.meshformer.simulator import rollout as rollout

@@ -18,7 +18,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from sciml.data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW
 from sciml.meshformer.mgn import MeshGraphNet
-from sciml.meshformer.normalizer import Normalizer
+from sciml.meshformer.normaliser import Normaliser
 from sciml.meshformer.transformer import MeshTransformer
 
 #: Width of the node input: velocity (2) + one-hot node type (9); the edge input [dx, dy, |d|].
@@ -50,6 +50,16 @@ class MeshInputs(eqx.Module):
         return ((self.node_type == NORMAL) | (self.node_type == OUTFLOW)) & self.node_mask
 
 
+def mesh_inputs(arrays: dict) -> MeshInputs:
+    """`MeshInputs` from the dict of host arrays a prepared split gives (`Split.mesh(m)`)."""
+    return MeshInputs(
+        jnp.asarray(arrays["node_type"]),
+        jnp.asarray(arrays["mesh_pos"]),
+        jnp.asarray(arrays["node_mask"]),
+        tuple(tuple(jnp.asarray(x) for x in a) for a in arrays["adjacency"]),
+    )
+
+
 def edge_features(mesh_pos: Float[Array, "n 2"], senders: Int[Array, " e"], receivers: Int[Array, " e"]):
     """[dx, dy, |d|] with d = pos[sender] - pos[receiver] (MeshGraphNets' relative mesh position)."""
     rel = mesh_pos[senders] - mesh_pos[receivers]
@@ -67,9 +77,9 @@ class MeshSimulator(eqx.Module):
     """A network (MeshGraphNet or MeshTransformer) with its frozen normalisers."""
 
     net: MeshGraphNet | MeshTransformer
-    node_norm: Normalizer
-    target_norm: Normalizer
-    edge_norm: Normalizer | None
+    node_norm: Normaliser
+    target_norm: Normaliser
+    edge_norm: Normaliser | None
 
     def __check_init__(self):
         if self.node_norm.size != NODE_FEATURES or self.target_norm.size != 2:
@@ -89,6 +99,11 @@ class MeshSimulator(eqx.Module):
     def step(self, velocity: Float[Array, "n 2"], mesh: MeshInputs) -> Float[Array, "n 2"]:
         """Next velocity v + denormalise(network output), before any boundary reset."""
         return velocity + self.target_norm.inverse(self(velocity, mesh))
+
+
+def normalisers(sim: MeshSimulator) -> tuple[Normaliser, ...]:
+    """The simulator's normalisers: data statistics, frozen (for `sciml.params.trainable_mask`)."""
+    return (sim.node_norm, sim.target_norm) + ((sim.edge_norm,) if sim.edge_norm is not None else ())
 
 
 def one_step_loss(

@@ -10,19 +10,15 @@ from jaxtyping import jaxtyped
 from scipy.spatial import Delaunay
 
 from sciml.data.cylinder_flow import INFLOW, NORMAL, OUTFLOW, WALL_BOUNDARY
+from sciml.data.mesh_graph import cells_to_edges, check_mesh, k_hop_edges, pad_edges, ring_edges
 from sciml.meshformer import (
     EdgeAttention,
     MeshGraphNet,
     MeshInputs,
     MeshSimulator,
     MeshTransformer,
-    Normalizer,
+    Normaliser,
     TransformerBlock,
-    cells_to_edges,
-    check_mesh,
-    k_hop_edges,
-    pad_edges,
-    ring_edges,
     rollout,
 )
 from sciml.meshformer.attention import rotary
@@ -133,7 +129,7 @@ def test_changing_a_non_neighbour_leaves_a_node_unchanged_after_one_block(key):
 
 
 def _simulator(kind, key, tokens=0):
-    stats = lambda d: Normalizer(np.zeros(d), np.ones(d))  # noqa: E731
+    stats = lambda d: Normaliser(np.zeros(d), np.ones(d))  # noqa: E731
     if kind == "mgn":
         net = MeshGraphNet(NODE_FEATURES, EDGE_FEATURES, 2, width=16, layers=2, key=key)
         return MeshSimulator(net, stats(NODE_FEATURES), stats(2), stats(EDGE_FEATURES))
@@ -190,7 +186,7 @@ def test_wrong_feature_widths_raise(key):
     with pytest.raises((ValueError, TypeError), match=r"mesh_pos must be \[20, 2\] to match node_type|mesh_pos"):
         MeshInputs(mesh.node_type, mesh.mesh_pos[:5], mesh.node_mask, mesh.adjacency)
     with pytest.raises(ValueError, match="features"):
-        Normalizer(np.zeros(3), np.ones(3))(jnp.zeros((2, 4)))
+        Normaliser(np.zeros(3), np.ones(3))(jnp.zeros((2, 4)))
 
 
 def test_split_edge_mlp_equals_the_concatenated_form(key):
@@ -226,13 +222,13 @@ def test_rollout_resets_boundaries_and_features_are_typed(key):
         checked(node_features)(jnp.zeros((25, 2)), jnp.zeros(24, int))
 
 
-def test_normalizer_round_trip_and_statistics():
+def test_normaliser_round_trip_and_statistics():
     rng = np.random.default_rng(0)
     x = rng.normal(3.0, 2.0, (1000, 2))
-    norm = Normalizer.from_data(x)
+    norm = Normaliser.from_data(x)
     z = np.asarray(norm(jnp.asarray(x, jnp.float32)))
     np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(z.std(0), 1, atol=1e-4)
     np.testing.assert_allclose(norm.inverse(norm(jnp.asarray(x[:5], jnp.float32))), x[:5], atol=1e-5)
-    const = Normalizer.from_data(np.ones((10, 1)))
+    const = Normaliser.from_data(np.ones((10, 1)))
     assert float(const(jnp.ones((1, 1)))[0, 0]) == 0.0  # std floored, no division by zero

@@ -7,7 +7,7 @@ from notebook_util import execute_notebook
 
 # Same tiny data as test_meshformer_training.py (generated once per session).
 TINY_DATA = [
-    "task.n_train=8", "task.n_test=1", "task.frames=6", "task.warmup=5.0", "task.lattice_ny=24",
+    "task.num_train=8", "task.num_test=1", "task.num_frames=6", "task.warmup=5.0", "task.lattice_ny=24",
     "task.reynolds=[100.0, 120.0]", "task.h_min=0.03", "task.h_max=0.08", "task.noise=0.002",
 ]
 
@@ -19,7 +19,7 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
     params = {
         "steps": 10, "runs_dir": str(tmp_path / "runs"), "models": models,
         "data_overrides": TINY_DATA + [f"task.data_dir={data_dir}"],
-        "model_overrides": ["task.width=16", "task.layers=2", "train.log_every=5"], "noise_ablation": ["mgn"],
+        "model_overrides": ["task.width=16", "task.depth=2", "train.log_every=5"], "noise_ablation": ["mgn"],
     }
     out = execute_notebook(repo / "notebooks/04_meshformer.py", params, tmp_path)
     text = out.read_text()

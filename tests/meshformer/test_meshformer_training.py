@@ -13,7 +13,7 @@ from sciml.runner import run
 # Tiny data: 24 lattice nodes across the channel, Re 100-120, short trajectories on ~250-node meshes.
 # The notebook test uses the same overrides, so the session generates this data once.
 TINY_DATA = [
-    "task.n_train=8", "task.n_test=1", "task.frames=6", "task.warmup=5.0", "task.lattice_ny=24",
+    "task.num_train=8", "task.num_test=1", "task.num_frames=6", "task.warmup=5.0", "task.lattice_ny=24",
     "task.reynolds=[100.0, 120.0]", "task.h_min=0.03", "task.h_max=0.08", "task.noise=0.002",
 ]
 
@@ -26,7 +26,7 @@ def tiny_data_dir(tmp_path_factory):
 def test_tiny_dataset_is_generated_cached_and_consistent(tiny_data_dir):
     from sciml.meshformer import MeshTask
 
-    config = MeshTask(n_train=8, n_test=1, frames=6, warmup=5.0, lattice_ny=24, reynolds=(100.0, 120.0),
+    config = MeshTask(num_train=8, num_test=1, num_frames=6, warmup=5.0, lattice_ny=24, reynolds=(100.0, 120.0),
                       h_min=0.03, h_max=0.08).data_config
     data = cf.cylinder_flow(config, data_dir=tiny_data_dir)
     assert len(data["train"]) == 8 and len(data["test"]) == 1
@@ -50,7 +50,7 @@ def test_tiny_dataset_is_generated_cached_and_consistent(tiny_data_dir):
 @pytest.mark.slow
 def test_small_transformer_beats_no_change_and_keeps_normalisers_frozen(repo, tmp_path, tiny_data_dir):
     overrides = TINY_DATA + [
-        f"task.data_dir={tiny_data_dir}", "task.width=32", "task.layers=2", "task.batch_size=2",
+        f"task.data_dir={tiny_data_dir}", "task.width=32", "task.depth=2", "task.batch_size=2",
         "train.steps=1000", "train.log_every=100", "optim.lr=3.0e-3", "optim.warmup=50", "name=tiny",
     ]
     r = run(repo / "experiments/meshformer/transformer.yaml", overrides, runs_dir=tmp_path / "runs", progress=False)
@@ -74,9 +74,9 @@ def test_task_validates_its_configuration():
     with pytest.raises(ValueError, match="mesh edges only"):
         MeshTask(model="mgn", hops=(2,))
     with pytest.raises(ValueError, match="divisible"):
-        MeshTask(width=30, heads=4)
+        MeshTask(width=30, num_heads=4)
     with pytest.raises(ValueError, match="hop_mode"):
         MeshTask(hop_mode="dilated")
-    t = MeshTask(layers=5, hops=(1, 2, 4), hop_mode="ring")
+    t = MeshTask(depth=5, hops=(1, 2, 4), hop_mode="ring")
     assert [s.name for s in t.edge_specs] == ["power1", "ring2", "ring4"]
     assert t.layer_adjacency() == (0, 1, 2, 0, 1)

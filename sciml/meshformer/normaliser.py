@@ -17,7 +17,7 @@ from jaxtyping import Array, Float
 STD_EPSILON = 1e-8
 
 
-class Normalizer(eqx.Module):
+class Normaliser(eqx.Module):
     """x -> (x - mean) / max(std, 1e-8) per feature, and back."""
 
     mean: Float[Array, " d"]
@@ -32,7 +32,7 @@ class Normalizer(eqx.Module):
             raise ValueError(f"mean {self.mean.shape} and std {self.std.shape} must be equal 1-D shapes")
 
     @classmethod
-    def from_data(cls, x: np.ndarray, mask: np.ndarray | None = None) -> "Normalizer":
+    def from_data(cls, x: np.ndarray, mask: np.ndarray | None = None) -> "Normaliser":
         """Statistics of the rows of `x [..., d]` where `mask [...]` is True (float64 on the host)."""
         x = np.asarray(x, np.float64)
         flat = x.reshape(-1, x.shape[-1])

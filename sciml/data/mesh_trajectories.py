@@ -1,21 +1,24 @@
-"""Trajectories prepared for training: padded to static shapes, edge lists built, statistics computed.
+"""Mesh trajectories prepared for training: padded to static shapes, edge lists built, statistics computed.
 
 Every trajectory has its own mesh, so nodes are padded to the largest mesh of the dataset and each edge
 list (the mesh edges, K-hop powers, d-hop rings) to its largest size, with masks. A training batch is B
 random (trajectory, frame) pairs; its leaves have a leading batch axis, as the runner shards them.
 `synthetic_dataset` makes timing-only data on a Delaunay mesh of random points (the shapes of the
 original benchmark), with smooth travelling velocity fields and no physics.
+Used by `sciml.meshformer` (MeshGraphNet and the mesh transformer); the edge lists come from
+`sciml.data.mesh_graph`.
+Reference: Pfaff et al. 2021, "Learning Mesh-Based Simulation with Graph Networks" (schema, node types);
+Garnier et al. 2025 (K-hop and dilated edge lists, the 1,900-node benchmark mesh).
 """
 
 import dataclasses
 import functools
-from pathlib import Path
 
 import numpy as np
 from scipy.spatial import Delaunay
 
 from sciml.data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW, CylinderFlowConfig, cylinder_flow
-from sciml.meshformer.adjacency import cells_to_edges, check_mesh, hop_edges, pad_edges
+from sciml.data.mesh_graph import cells_to_edges, check_mesh, hop_edges, pad_edges
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +175,12 @@ def synthetic_dataset(nodes: int, frames: int, trajectories: int, seed: int) -> 
 def load(
     source: str, config: CylinderFlowConfig, specs: tuple[EdgeSpec, ...], data_dir: str, synthetic_nodes: int
 ) -> tuple[Split, Split, dict]:
-    """Prepared (train, test, statistics), cached per process (the runner calls the task many times)."""
+    """Prepared (train, test, statistics), cached per process (the runner calls the task many times).
+
+    `data_dir` "" means the shared data cache (`sciml.data.cache.data_dir()`).
+    """
     if source == "lbm":
-        data = cylinder_flow(config, data_dir=Path(data_dir))
+        data = cylinder_flow(config, data_dir=data_dir or None)
         train, test = data["train"], data["test"]
     elif source == "synthetic":
         train = synthetic_dataset(synthetic_nodes, config.frames, config.n_train, config.seed)
