@@ -61,7 +61,7 @@ def test_original_shape_entries_have_the_originals_parameter_count(repo, bench, 
     import equinox as eqx
     import jax
 
-    from sciml.meshformer.normalizer import Normalizer
+    from sciml.meshformer.normaliser import Normaliser
 
     spec = next(e for e in yaml.safe_load((repo / "benchmarks" / f"{bench}.yaml").read_text())["entries"]
                 if e["name"] == entry)
@@ -71,8 +71,8 @@ def test_original_shape_entries_have_the_originals_parameter_count(repo, bench, 
     if bench == "mfm":
         frozen = [model.field.fourier.B]
     else:
-        frozen = [x for x in jax.tree_util.tree_leaves(model, is_leaf=lambda x: isinstance(x, Normalizer))
-                  if isinstance(x, Normalizer)]
+        frozen = [x for x in jax.tree_util.tree_leaves(model, is_leaf=lambda x: isinstance(x, Normaliser))
+                  if isinstance(x, Normaliser)]
     want, extra = ORIGINAL_PARAMETERS[bench, entry]
     assert size(frozen) == extra
     assert size(model) - size(frozen) == want
