@@ -61,8 +61,8 @@ import scipy.stats
 from IPython.display import Markdown, display
 
 from sciml import plot
+from sciml.data.digits import resolve_digits_source
 from sciml.pfgmpp import edm_schedule, num_function_evals
-from sciml.pfgmpp.data import resolve_digits_source
 from sciml.pfgmpp.kernel import BETA_CLIP
 from sciml.runner import run
 

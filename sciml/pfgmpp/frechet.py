@@ -2,9 +2,9 @@
 
 FID compares Gaussian fits of Inception features; here the features are the 64-unit penultimate layer of
 an MLP classifier trained once on the digits training split (fixed seed, full-batch Adam, light input
-noise so generated digits are not out of distribution) and cached under data/pfgmpp/. The distance is
-||mu_a - mu_b||² + tr(S_a + S_b - 2 (S_a S_b)^1/2), i.e. the squared Gaussian W2
-(`sciml.metrics.gaussian_w2` squared).
+noise so generated digits are not out of distribution) and cached in the data cache's pfgmpp/ folder
+(`sciml.data.cache.data_dir`). The distance is ||mu_a - mu_b||² + tr(S_a + S_b - 2 (S_a S_b)^1/2), i.e.
+the squared Gaussian W2 (`sciml.metrics.gaussian_w2` squared).
 Its values are not comparable with CIFAR FIDs; only orderings between our runs are.
 Reference: Heusel et al. 2017 (FID); PFGM++ reports FID on CIFAR-10/FFHQ.
 """
@@ -19,7 +19,8 @@ import optax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from sciml import metrics
-from sciml.pfgmpp.data import data_dir, load_digits, split_indices
+from sciml.data.cache import data_dir
+from sciml.data.digits import load_digits, split_indices
 
 FEATURE_DIM = 64
 CLASSIFIER_STEPS = 1500
@@ -83,15 +84,19 @@ def load_classifier(source: str = "auto", size: int = 8) -> tuple[DigitsClassifi
     its test accuracy."""
     images, labels, source = load_digits(source, size)
     train, test = split_indices(len(images))
-    path = data_dir() / f"digits_classifier_{source}_{size}.eqx"
+    path = data_dir("pfgmpp") / f"digits_classifier_{source}_{size}.eqx"
     skeleton = DigitsClassifier(size * size, key=jax.random.PRNGKey(0))
     if path.exists():
         model = eqx.tree_deserialise_leaves(path, skeleton)
     else:
         model = train_classifier(images[train], labels[train])
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        eqx.tree_serialise_leaves(tmp, model)
-        os.replace(tmp, path)
+        # Through a process-unique temporary file and a rename, as `sciml.data.cache` writes its entries.
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            eqx.tree_serialise_leaves(tmp, model)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return model, accuracy(model, images[test], labels[test])
 
 

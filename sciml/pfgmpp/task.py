@@ -25,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from sciml.data.digits import load_digits, resolve_digits_source, split_indices
+from sciml.data.two_gaussians import two_gaussians
 from sciml.metrics import MMD_GAMMAS, mmd_rbf, w2
-from sciml.pfgmpp.data import load_digits, resolve_digits_source, split_indices, two_gaussians
 from sciml.pfgmpp.init import host_init
 from sciml.pfgmpp.kernel import check_D
 from sciml.pfgmpp.loss import pfgmpp_loss
@@ -59,7 +60,7 @@ class PFGMPPTask(Task):
 
     # data
     data: str = "digits"  # digits | toy
-    digits_source: str = "auto"  # auto | sklearn | rendered (see data.py)
+    digits_source: str = "auto"  # auto | sklearn | rendered (see sciml.data.digits)
     image_size: int = 8  # 8 or 16 (bilinear upsampling)
     toy_dim: int = 1000
     toy_latent_dim: int = 10

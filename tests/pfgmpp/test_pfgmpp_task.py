@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from sciml.pfgmpp.data import load_digits, render_digits, split_indices, two_gaussians
+from sciml.data.digits import load_digits, render_digits, split_indices
+from sciml.data.two_gaussians import two_gaussians
 from sciml.pfgmpp.frechet import frechet_distance
 from sciml.pfgmpp.task import PFGMPPTask
 from sciml.runner import load_config

@@ -1,43 +1,33 @@
-"""Datasets of the PFGM++ reproduction: 8x8 (or 16x16) digits and the authors' two-Gaussian toy.
+"""Digits for the PFGM++ reproduction: 8x8 (or 16x16) images in [-1, 1], and a fixed train/test split.
 
 Digits come from scikit-learn's bundled copy of the UCI digits (1797 images, 8x8, values 0..16: each
 pixel counts the set pixels of a 4x4 block of a 32x32 bitmap), read straight from its csv.gz so nothing
 is downloaded. Where scikit-learn is not installed we *render* digits the same way: glyphs of the
 DejaVu fonts that matplotlib ships, randomly rotated, sheared, scaled, shifted and thickened on a 32x32
 bitmap, then block-counted to 8x8. The rendered set is our stand-in, not the UCI data; `source` says
-which one a run used. Both are cached under data/pfgmpp/.
+which one a run used. Rendered digits are kept in the data cache (`sciml.data.cache`, under digits/).
 """
 
 import gzip
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 
+from sciml.data.cache import cached_arrays
+from sciml.validate import check_choice
+
 DIGITS_SOURCES = ("auto", "sklearn", "rendered")
-
-
-def data_dir() -> Path:
-    """The project's data cache: $SCIML_DATA_DIR, else <repo>/data; the pfgmpp subfolder is created."""
-    root = os.environ.get("SCIML_DATA_DIR")
-    base = Path(root) if root else Path(__file__).resolve().parents[2] / "data"
-    out = base / "pfgmpp"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _atomic_save_npz(path: Path, **arrays) -> None:
-    # Several test workers may build the same cache at once: write aside, then rename atomically.
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+#: Image sizes: the 8x8 originals, or upsampled bilinearly to 16x16.
+DIGITS_SIZES = (8, 16)
+#: Rendered digits per class and the seed of their random glyph transforms (1800 images in all).
+RENDERED_PER_CLASS = 180
+RENDERED_SEED = 0
 
 
 def resolve_digits_source(source: str) -> str:
     """'auto' -> 'sklearn' when scikit-learn is importable, else 'rendered'; others are checked."""
-    if source not in DIGITS_SOURCES:
-        raise ValueError(f"digits source must be one of {DIGITS_SOURCES}, got {source!r}")
+    check_choice("digits source", source, DIGITS_SOURCES)
     if source == "auto":
         return "sklearn" if importlib.util.find_spec("sklearn") is not None else "rendered"
     return source
@@ -56,7 +46,7 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     return raw[:, :-1].reshape(-1, 8, 8), raw[:, -1].astype(np.int32)
 
 
-def render_digits(per_class: int = 180, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def render_digits(per_class: int = RENDERED_PER_CLASS, seed: int = RENDERED_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Digits rendered from matplotlib's DejaVu fonts, block-counted to 8x8 values in 0..16 (UCI-style)."""
     import matplotlib
     from PIL import Image, ImageDraw, ImageFont
@@ -101,18 +91,19 @@ def load_digits(source: str = "auto", size: int = 8) -> tuple[np.ndarray, np.nda
 
     size 16 upsamples the 8x8 images bilinearly (scipy.ndimage.zoom, order 1).
     """
-    if size not in (8, 16):
-        raise ValueError(f"digits size must be 8 or 16, got {size}")
+    check_choice("digits size", size, DIGITS_SIZES)
     source = resolve_digits_source(source)
     if source == "sklearn":
         raw, labels = _sklearn_digits()
     else:
-        path = data_dir() / "digits_rendered.npz"
-        if not path.exists():
-            raw, labels = render_digits()
-            _atomic_save_npz(path, images=raw, labels=labels)
-        with np.load(path) as f:
-            raw, labels = f["images"], f["labels"]
+        params = {"per_class": RENDERED_PER_CLASS, "seed": RENDERED_SEED}
+
+        def make():
+            images, labels = render_digits(**params)
+            return {"images": images, "labels": labels}
+
+        arrays = cached_arrays("digits/rendered", params, make, required=("images", "labels"))
+        raw, labels = arrays["images"], arrays["labels"]
     x = raw / 16.0 * 2.0 - 1.0
     if size == 16:
         import scipy.ndimage
@@ -126,21 +117,3 @@ def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[np
     perm = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n * test_fraction))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
-
-
-def two_gaussians(num: int, dim: int = 1000, latent_dim: int = 10, seed: int = 0) -> np.ndarray:
-    """The authors' toy: 0.5 N(+1, 0.2² I) + 0.5 N(-1, 0.2² I) in R^latent_dim, embedded by a random
-    Gaussian matrix into R^dim, plus 0.01 noise, scaled to unit overall std. float32 [num, dim].
-
-    The embedding matrix depends on `seed` alone, so two calls with different `num` share the subspace
-    only through the seed (use one call and split it for train/test).
-    Reference: PFGM++ repository, `pfgmpp_toy.ipynb` ("Create the two Gaussians dataset").
-    """
-    if latent_dim > dim:
-        raise ValueError(f"latent_dim {latent_dim} exceeds dim {dim}")
-    rng = np.random.default_rng(seed)
-    sign = np.where(rng.random(num) < 0.5, 1.0, -1.0)[:, None]
-    z = sign + 0.2 * rng.standard_normal((num, latent_dim))
-    W = rng.standard_normal((latent_dim, dim))
-    x = z @ W + 0.01 * rng.standard_normal((num, dim))
-    return (x / x.std()).astype(np.float32)
