@@ -29,7 +29,7 @@
 #    we do not have offline): each patient is a Gaussian mixture in 5-d with its own cell-type proportions,
 #    and a treatment moves a cell type further the rarer it is in that patient. Patient hold-out split.
 #
-# Deviations (see `sciml/mfm/population_task.py`): ~2k steps instead of the original configuration's 576k,
+# Deviations (see `sciml/mfm/task.py`): ~2k steps instead of the original configuration's 576k,
 # smaller networks, points sampled inside the exact glyph outline of DejaVu Sans instead of Arial pixels,
 # squared-error loss, joint updates (alternating is `train.alternate=[embedding,field]`), minibatch OT on
 # the host for the patients (all three methods, so the comparison is like for like), and at evaluation MFM
@@ -59,7 +59,7 @@ from sciml.runner import run
 plot.style()
 CONFIG = {"fm": "{}_fm.yaml", "cgfm": "{}_cgfm.yaml", "mfm_k0": "{}_mfm.yaml", "mfm": "{}_mfm.yaml"}
 EXTRA = {"mfm_k0": ["task.k=0"]}
-MFM_ONLY = ("task.k=", "task.gcn_layers=", "task.embed_width=")  # fields only the `mfm` task has
+MFM_ONLY = ("task.k=", "task.gcn_depth=", "task.embed_width=")  # fields only the `mfm` task has
 LABEL = {"identity": "Identity", "fm": "FM", "cgfm": "CGFM", "mfm_k0": "MFM (k=0)", "mfm": "MFM (k>0)"}
 STEPS = {"letters": steps_letters, "patients": steps_patients}
 

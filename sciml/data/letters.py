@@ -137,3 +137,14 @@ def letters_populations(
         groups=tuple(groups),
         paired=True,
     )
+
+
+def letters_splits(
+    train: str, val: str, test: str, rotations: int, n: int, *, seed: int = 0, noise: float = SOURCE_NOISE
+) -> dict[str, Populations | None]:
+    """The train / val / test collections of `letters_populations` (val is None when no val letters)."""
+    return {
+        "train": letters_populations(train, rotations, n, seed=seed, noise=noise),
+        "val": letters_populations(val, rotations, n, seed=seed, noise=noise) if val else None,
+        "test": letters_populations(test, rotations, n, seed=seed, noise=noise),
+    }

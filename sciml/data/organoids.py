@@ -120,3 +120,19 @@ def load_organoids(
         treatments=treatments,
         paired=False,
     )
+
+
+def organoid_splits(
+    path: str | Path, *, cells: int, test_patients: int, seed: int = 0
+) -> dict[str, Populations | None]:
+    """Patient hold-out of an organoid screen: train on all but the last `test_patients` patients (sorted
+    by name), test on those; no val split. Populations of fewer than `cells` cells are dropped."""
+    pops = load_organoids(path, cells=cells, min_cells=cells, seed=seed)
+    groups = sorted(set(pops.groups))
+    if not 0 < test_patients < len(groups):
+        raise ValueError(f"test_patients must be in [1, {len(groups) - 1}] for {len(groups)} patients")
+    return {
+        "train": pops.select_groups(groups[:-test_patients]),
+        "val": None,
+        "test": pops.select_groups(groups[-test_patients:]),
+    }

@@ -26,7 +26,7 @@ from sciml.nn import knn_graph, mean_pool, segment_sum
 NORM_EPS = 1e-12
 
 
-def gcn_normalization(
+def gcn_normalisation(
     senders: Int[Array, " e"],
     receivers: Int[Array, " e"],
     num_nodes: int,
@@ -119,7 +119,7 @@ class PopulationEmbedding(eqx.Module):
         """Per-point features after the last graph convolution (before pooling)."""
         check_population(x, self.dim, self.k)
         senders, receivers, edge_mask = self.graph(x, mask)
-        edge_w, self_w = gcn_normalization(senders, receivers, x.shape[0], edge_mask, mask)
+        edge_w, self_w = gcn_normalisation(senders, receivers, x.shape[0], edge_mask, mask)
         h = x
         for i, layer in enumerate(self.layers):
             h = layer(h, senders, receivers, edge_w, self_w)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sciml.mfm import GCNLayer, PopulationEmbedding, PopulationFlow, gcn_normalization
+from sciml.mfm import GCNLayer, PopulationEmbedding, PopulationFlow, gcn_normalisation
 from sciml.nn import knn_graph
 
 
@@ -34,7 +34,7 @@ def test_gcn_layer_matches_dense_reference_on_an_irregular_graph(key):
     h = rng.standard_normal((n, 3)).astype(np.float32)
     bias = rng.standard_normal(5).astype(np.float32)  # GCNLayer starts with a zero bias: give it one
     layer = eqx.tree_at(lambda m: m.bias, GCNLayer(3, 5, key=key), jnp.asarray(bias))
-    ew, sw = gcn_normalization(jnp.asarray(all_s), jnp.asarray(all_r), n, jnp.asarray(mask))
+    ew, sw = gcn_normalisation(jnp.asarray(all_s), jnp.asarray(all_r), n, jnp.asarray(mask))
     ours = layer(jnp.asarray(h), jnp.asarray(all_s), jnp.asarray(all_r), ew, sw)
     ref, norm = _dense_gcn(h, np.asarray(layer.weight), bias, senders, receivers, n)
     np.testing.assert_allclose(np.asarray(ours), ref, rtol=1e-5, atol=1e-5)
@@ -45,7 +45,7 @@ def test_gcn_layer_matches_dense_reference_on_an_irregular_graph(key):
 def test_knn_graph_normalisation_is_uniform_mean_over_neighbourhood():
     x = jax.random.normal(jax.random.PRNGKey(1), (30, 2))
     s, r, m = knn_graph(x, 4)
-    ew, sw = gcn_normalization(s, r, 30, m)
+    ew, sw = gcn_normalisation(s, r, 30, m)
     np.testing.assert_allclose(np.asarray(ew), 1 / 5, rtol=1e-6)  # every node has in-degree k + 1 = 5
     np.testing.assert_allclose(np.asarray(sw), 1 / 5, rtol=1e-6)
 

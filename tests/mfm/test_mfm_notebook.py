@@ -3,7 +3,7 @@ import json
 import pytest
 from notebook_util import execute_notebook
 
-SMALL = ["task.width=16", "task.depth=1", "task.time_dim=8", "task.points=32", "task.k=4", "task.gcn_layers=1",
+SMALL = ["task.width=16", "task.depth=1", "task.time_dim=8", "task.points=32", "task.k=4", "task.gcn_depth=1",
          "task.embed_width=8", "task.eval_populations=2", "task.eval_points=48", "task.eval_steps=4",
          "task.rotations=1", "task.patients=6", "task.test_patients=2", "task.cells=64"]
 
@@ -11,7 +11,7 @@ SMALL = ["task.width=16", "task.depth=1", "task.time_dim=8", "task.points=32", "
 @pytest.mark.slow
 def test_mfm_notebook_runs(repo, tmp_path):
     runs = tmp_path / "runs"
-    # k, gcn_layers and embed_width exist only on `mfm`: the notebook passes them to MFM runs alone.
+    # k, gcn_depth and embed_width exist only on `mfm`: the notebook passes them to MFM runs alone.
     out = execute_notebook(repo / "notebooks/02_mfm.py",
                            {"seeds": [0], "steps_letters": 6, "steps_patients": 6, "steps_noise": 4,
                             "methods": ["cgfm", "mfm"],

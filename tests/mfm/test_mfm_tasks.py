@@ -19,7 +19,7 @@ PATIENTS = dict(data="patients", coupling="ot", patients=6, test_patients=2, rep
 
 
 def test_batches_are_deterministic_and_keep_the_pairing():
-    task = MetaFlowMatching(k=4, gcn_layers=1, embed_width=8, **LETTERS)
+    task = MetaFlowMatching(k=4, gcn_depth=1, embed_width=8, **LETTERS)
     b = task.batch(3, seed=0)
     for k, v in task.batch(3, seed=0).items():
         np.testing.assert_array_equal(v, b[k])
@@ -57,7 +57,7 @@ def test_cgfm_uses_one_hots_on_train_and_their_average_on_unseen_populations(key
 
 
 def test_alternating_updates_change_one_group_per_step():
-    cfg = {"experiment": "t", "name": "alt", "task": {"name": "mfm", "k": 4, "gcn_layers": 1, "embed_width": 8,
+    cfg = {"experiment": "t", "name": "alt", "task": {"name": "mfm", "k": 4, "gcn_depth": 1, "embed_width": 8,
                                                       **LETTERS},
            "train": {"steps": 4, "alternate": ["embedding", "field"]}, "optim": {"lr": 1e-2}}
     trainer = Trainer(load_config(cfg))
@@ -102,7 +102,7 @@ def test_mfm_beats_fm_on_held_out_patients(repo, tmp_path):
               "task.time_dim=16", "task.eval_populations=6", "task.eval_points=256", "task.eval_steps=16",
               "train.steps=400", "optim.lr=3e-3", "optim.warmup=20"]
     fm = run(repo / "experiments/mfm/patients_fm.yaml", common, runs_dir=tmp_path, progress=False).final
-    mfm_only = ["task.k=5", "task.gcn_layers=2", "task.embed_width=32"]
+    mfm_only = ["task.k=5", "task.gcn_depth=2", "task.embed_width=32"]
     mfm = run(repo / "experiments/mfm/patients_mfm.yaml", common + mfm_only, runs_dir=tmp_path, progress=False).final
     assert mfm["test_w2"] < 0.9 * fm["test_w2"]
     assert mfm["test_w2"] < 0.85 * mfm["identity_test_w2"]
@@ -120,7 +120,7 @@ def test_mfm_beats_fm_on_held_out_letters(repo, tmp_path):
               "task.eval_populations=8", "task.eval_points=256", "task.eval_steps=16",
               "train.steps=1500", "optim.lr=3e-3", "optim.warmup=20"]
     fm = run(repo / "experiments/mfm/letters_fm.yaml", common, runs_dir=tmp_path, progress=False).final
-    mfm_only = ["task.k=10", "task.gcn_layers=2", "task.embed_width=32"]
+    mfm_only = ["task.k=10", "task.gcn_depth=2", "task.embed_width=32"]
     mfm = run(repo / "experiments/mfm/letters_mfm.yaml", common + mfm_only, runs_dir=tmp_path, progress=False).final
     assert mfm["test_w2"] < 0.985 * fm["test_w2"]
     assert mfm["test_w2"] < 0.85 * mfm["identity_test_w2"]
