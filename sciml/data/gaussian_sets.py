@@ -183,3 +183,47 @@ def _check_counts(**counts: int) -> None:
     for name, v in counts.items():
         if int(v) != v or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
+
+
+#: The set distributions of the GDE task: random Gaussians, Gaussians sharing the mean, random mixtures.
+SET_DATA = ("normal", "shared_mean", "gmm")
+
+
+def set_distributions(
+    rng: np.random.Generator,
+    n: int,
+    data: str,
+    dim: int,
+    *,
+    df: int,
+    cov_scale: float = 1.0,
+    components: int = 3,
+    alpha: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """Parameters of n random distributions of kind `data` (one of `SET_DATA`): {"means", "covs"}, plus
+    "weights" for mixtures (`mixture_params`, else `gaussian_params`)."""
+    if data == "gmm":
+        w, mu, cov = mixture_params(rng, n, dim, components, alpha=alpha, df=df, cov_scale=cov_scale)
+        return {"weights": w, "means": mu, "covs": cov}
+    mu, cov = gaussian_params(rng, n, dim, df=df, cov_scale=cov_scale, shared_mean=data == "shared_mean")
+    return {"means": mu, "covs": cov}
+
+
+def sample_distributions(rng: np.random.Generator, params: dict[str, np.ndarray], m: int) -> np.ndarray:
+    """m points from each distribution of `set_distributions` [n, m, d] (a mixture when it has weights)."""
+    if "weights" in params:
+        return sample_mixtures(rng, params["weights"], params["means"], params["covs"], m)
+    return sample_gaussians(rng, params["means"], params["covs"], m)
+
+
+def prior_normalisation(data: str, dim: int, *, df: int, cov_scale: float = 1.0) -> tuple[float, float]:
+    """(shift, scale): the centre of the mean prior and the marginal per-coordinate std of the points.
+
+    E[Sigma_ii] = cov_scale / (df - d - 1) under the inverse-Wishart prior (infinite when df <= d + 1;
+    then the scale itself stands in).
+    """
+    lo, hi = MEAN_RANGE
+    denom = df - dim - 1
+    expected_cov = cov_scale / denom if denom > 0 else cov_scale
+    mean_var = 0.0 if data == "shared_mean" else (hi - lo) ** 2 / 12
+    return 0.5 * (lo + hi), float(np.sqrt(mean_var + expected_cov))

@@ -12,6 +12,9 @@ from sciml.gde.encoders import MeanPooledBlock as MeanPooledBlock
 from sciml.gde.encoders import ResNetEncoder as ResNetEncoder
 from sciml.gde.encoders import check_set as check_set
 from sciml.gde.encoders import make_encoder as make_encoder
+from sciml.gde.evaluation import interpolation as interpolation
+from sciml.gde.evaluation import latent_geometry as latent_geometry
+from sciml.gde.evaluation import reconstruction_metrics as reconstruction_metrics
 from sciml.gde.flow import FlowMatching as FlowMatching
 from sciml.gde.model import GDE as GDE
 from sciml.gde.model import interpolate_latents as interpolate_latents

@@ -12,7 +12,7 @@ from sciml.runner.task import registered_tasks
 def test_task_is_registered_and_validates():
     assert registered_tasks()["gde"] is GDETask
     with pytest.raises(ValueError, match="dataset 'mnist' is unknown"):
-        GDETask(dataset="mnist")
+        GDETask(data="mnist")
     with pytest.raises(ValueError, match="encoder 'gnn' is unknown"):
         GDETask(encoder="gnn")
     with pytest.raises(ValueError, match="latent must be even"):
@@ -27,7 +27,7 @@ def test_task_is_registered_and_validates():
 
 @pytest.mark.parametrize("dataset", ["normal", "shared_mean", "gmm"])
 def test_batches_are_pure_functions_of_seed_and_step(dataset):
-    task = GDETask(dataset=dataset, dim=3, set_size=10, sets_per_batch=4)
+    task = GDETask(data=dataset, dim=3, set_size=10, sets_per_batch=4)
     a, b, c = task.batch(5, seed=1), task.batch(5, seed=1), task.batch(6, seed=1)
     assert a["x"].shape == (4, 10, 3) and a["x"].dtype == np.float32
     np.testing.assert_array_equal(a["x"], b["x"])
@@ -49,7 +49,7 @@ def test_normalisation_matches_data_scale():
                           ("kme", "flow")]
 )
 def test_loss_is_finite_for_every_encoder_and_generator(encoder, generator, key):
-    task = GDETask(encoder=encoder, generator=generator, set_size=8, sets_per_batch=2, hidden=16, latent=4,
+    task = GDETask(encoder=encoder, generator=generator, set_size=8, sets_per_batch=2, width=16, latent=4,
                    gen_width=16, gen_depth=2, ddpm_steps=10, flow_steps=2)
     model = task.init(key=key)
     loss, aux = task.loss(model, jax.tree_util.tree_map(jnp.asarray, task.batch(0, seed=0)), key=key)
@@ -65,7 +65,7 @@ def test_kme_frequencies_are_frozen(key):
 
 
 def test_evaluate_reports_paper_metrics_and_figures(key, tmp_path):
-    task = GDETask(set_size=16, hidden=16, latent=4, gen_width=16, gen_depth=2, ddpm_steps=5, eval_sets=4,
+    task = GDETask(set_size=16, width=16, latent=4, gen_width=16, gen_depth=2, ddpm_steps=5, eval_sets=4,
                    eval_samples=50, eval_sample_w2_points=20, spearman_sets=6, interp_pairs=1, interp_steps=3)
     out = task.evaluate(task.init(key=key), key=key, run_dir=tmp_path)
     for k in ("recon_w2", "recon_w2_floor", "recon_w2_plugin", "recon_w2_sample", "recon_w2_sample_floor",
@@ -74,7 +74,7 @@ def test_evaluate_reports_paper_metrics_and_figures(key, tmp_path):
     assert -1 <= out["spearman"] <= 1
     for f in ("latent_vs_w2.png", "reconstructions.png", "interpolation.png"):
         assert (tmp_path / f).stat().st_size > 0
-    gmm = GDETask(dataset="gmm", set_size=16, hidden=16, latent=4, gen_width=16, gen_depth=2, ddpm_steps=5,
+    gmm = GDETask(data="gmm", set_size=16, width=16, latent=4, gen_width=16, gen_depth=2, ddpm_steps=5,
                   eval_sets=2, eval_samples=20, eval_sample_w2_points=20, spearman_sets=4, figures=False)
     out = gmm.evaluate(gmm.init(key=key), key=key, run_dir=tmp_path)
     assert np.isfinite(out["recon_w2_sample"]) and "interp_w2_gde" not in out
