@@ -4,7 +4,8 @@
   random, irreducible connectivity) and random initial distributions.
 - `sample_observation_masks`, `compact_observations`, `flip_labels`: regular grids with a random stride
   or irregular per-path masks, and mislabelled observations.
-- `make_mjp_dataset`: a seeded synthetic pretraining set (simulated with `sciml.sim.gillespie`).
+- `make_mjp_dataset`: a seeded synthetic pretraining set (simulated with `sciml.sim.gillespie`);
+  `mjp_dataset`: the same, kept in memory and in the disk cache; `path_batch`: the model's batch layout.
 - `dfr_rate_matrix`, `dfr_parameters`, `make_dfr_dataset`: the discrete flashing ratchet target.
 - `load_dfr_archive`: the published DFR path archives, read without torch (`sciml.data.torch_archive`).
 
@@ -16,6 +17,7 @@ App. D; docs/references.md FIM.1, FIM.2, FIM.4.
 """
 
 import dataclasses
+import functools
 import zipfile
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import jax
 import numpy as np
 from jaxtyping import Bool, Float, Int
 
+from sciml.data.cache import cached_arrays
 from sciml.data.torch_archive import read_torch_tensor
 from sciml.sim.gillespie import check_rate_matrix, simulate_many
 
@@ -266,6 +269,75 @@ def make_mjp_dataset(
         "mask": masks,
         "t_norm": np.full(num_processes, t_end, np.float32),
         **procs,
+    }
+
+
+#: Arrays every cached pretraining set has (an entry without one is rebuilt).
+MJP_DATASET_ARRAYS = ("grid", "states", "mask", "t_norm", "Q", "adjacency", "p0", "n_states")
+
+
+@functools.lru_cache(maxsize=4)
+def mjp_dataset(
+    seed: int,
+    num_processes: int,
+    num_paths: int,
+    *,
+    grid_size: int,
+    t_end: float,
+    min_states: int,
+    max_states: int,
+    state_weights: tuple[float, ...],
+    noise: float,
+    p_regular: float,
+    stride_choices: tuple[int, ...],
+    length_range: tuple[int, int],
+    cache: bool = True,
+) -> dict[str, np.ndarray]:
+    """`make_mjp_dataset` with the prior's state counts, kept in memory (the last four sets) and, with
+    `cache`, in the disk cache (`sciml.data.cache`, `fim/mjp_<hash>.npz`). The arrays are shared: do not
+    modify them."""
+    params = {
+        "seed": seed, "num_processes": num_processes, "num_paths": num_paths, "grid_size": grid_size,
+        "t_end": t_end, "min_states": min_states, "max_states": max_states, "state_weights": list(state_weights),
+        "noise": noise, "p_regular": p_regular, "stride_choices": list(stride_choices),
+        "length_range": list(length_range),
+    }
+
+    def make() -> dict[str, np.ndarray]:
+        prior = MJPPrior(min_states=min_states, max_states=max_states, state_weights=tuple(state_weights))
+        return make_mjp_dataset(
+            seed, num_processes, num_paths, grid_size=grid_size, t_end=t_end, prior=prior, noise=noise,
+            p_regular=p_regular, stride_choices=tuple(stride_choices), length_range=tuple(length_range),
+        )
+
+    return cached_arrays("fim/mjp", params, make, cache=cache, required=MJP_DATASET_ARRAYS)
+
+
+def path_batch(
+    data: dict[str, np.ndarray],
+    proc: Int[np.ndarray, " B"],
+    paths: Int[np.ndarray, "B P"],
+    n_paths: Int[np.ndarray, " B"],
+) -> dict[str, np.ndarray]:
+    """Paths `paths[b]` of process `proc[b]` of an `make_mjp_dataset` set, in the model's layout.
+
+    Observed points are moved to the front (`compact_observations`) and times divided by `t_norm`;
+    `path_mask` [B, P] keeps the first `n_paths[b]` paths. Also returns the targets `Q`, `adjacency`,
+    `p0` and `t_norm` of each process.
+    """
+    states = data["states"][proc[:, None], paths]  # [B, P, G]
+    mask = data["mask"][proc[:, None], paths]
+    times, states, lengths = compact_observations(data["grid"], states, mask)
+    t_norm = data["t_norm"][proc]
+    return {
+        "times": (times / t_norm[:, None, None]).astype(np.float32),
+        "states": states.astype(np.int32),
+        "lengths": lengths,
+        "path_mask": np.arange(paths.shape[1])[None, :] < n_paths[:, None],
+        "t_norm": t_norm.astype(np.float32),
+        "Q": data["Q"][proc],
+        "adjacency": data["adjacency"][proc],
+        "p0": data["p0"][proc],
     }
 
 

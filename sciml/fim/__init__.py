@@ -6,6 +6,9 @@ Jump Processes", NeurIPS.
 
 from sciml.fim.attention import LearnableQueryAttention as LearnableQueryAttention
 from sciml.fim.encoding import SineTimeEncoding as SineTimeEncoding
+from sciml.fim.evaluation import dfr_evaluation as dfr_evaluation
+from sciml.fim.evaluation import rmse_vs_paths as rmse_vs_paths
+from sciml.fim.evaluation import synthetic_rmse as synthetic_rmse
 from sciml.fim.inference import MJPEstimate as MJPEstimate
 from sciml.fim.inference import check_paths as check_paths
 from sciml.fim.inference import infer_rate_matrix as infer_rate_matrix

@@ -2,75 +2,28 @@
 
 Batches draw `batch_size` processes from a fixed seeded pretraining set and, per process, a random
 number of paths in [min_paths, max_paths] (with replacement, as the original's collate function);
-unused path slots are masked so every batch has one static shape. `evaluate` reports:
-- held-out synthetic RMSE per number of states, beside predicting the prior mean;
-- zero-shot DFR (V = r = b = 1 by default): batch-averaged rate matrix, its RMSE, (V, r, b), the
-  stationary distribution and relaxation time, beside the maximum-likelihood baseline;
-- RMSE against the number of inference paths, with and without chunking.
+unused path slots are masked so every batch has one static shape. `evaluate` runs the three procedures
+of `sciml.fim.evaluation` (held-out synthetic RMSE per number of states, zero-shot DFR beside the MLE,
+RMSE against the number of inference paths) and draws `sciml.fim.figures`.
 Reference: Berghaus et al. 2024, Sec. 4.1 and Table 1; docs/references.md FIM.3, FIM.4.
 """
 
 import dataclasses
-import functools
-import hashlib
-import json
 from pathlib import Path
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from sciml.data.mjp import (
-    MAX_STATES,
-    MJPPrior,
-    compact_observations,
-    dfr_parameters,
-    dfr_rate_matrix,
-    make_dfr_dataset,
-    make_mjp_dataset,
-)
-from sciml.fim.inference import infer_rate_matrix, rate_rmse
+from sciml.data.mjp import MAX_STATES, MJPPrior, dfr_rate_matrix, make_dfr_dataset, mjp_dataset, path_batch
+from sciml.fim import evaluation, figures
 from sciml.fim.loss import fim_loss
-from sciml.fim.markov import offdiagonal, rate_matrix_from_offdiagonal, relaxation_time, stationary_distribution
-from sciml.fim.mle import mle_rate_matrix
 from sciml.fim.model import FIMMJP
 from sciml.runner.task import Task, register_task
+from sciml.validate import check_range, check_ranges
 
-#: Where generated pretraining sets are cached (the repository's data/ folder, if it exists).
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-
-#: Reference numbers (docs/references.md FIM.3): released FIM on DFR V=1, regular grid.
-PAPER_FIM_DFR = {"V": 1.13, "r": 0.98, "b": 1.04, "rmse": 0.131}
-PAPER_NEURALMJP_DFR = {"V": 1.00, "r": 1.37, "b": 1.36, "rmse": 0.231}  # regular grid
-PAPER_RMSE_VS_PATHS = {1: 0.648, 30: 0.330, 100: 0.212, 300: 0.162, 500: 0.164, 1000: 0.230, 5000: 0.723}
-
-
-def _dataset_key(params: dict) -> str:
-    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_dataset(params_json: str, use_disk: bool) -> dict[str, np.ndarray]:
-    params = json.loads(params_json)
-    path = DATA_DIR / "fim" / f"mjp_{_dataset_key(params)}.npz"
-    if use_disk and path.exists():
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    prior = MJPPrior(
-        min_states=params.pop("min_states"), max_states=params.pop("max_states"),
-        state_weights=tuple(params.pop("state_weights")),
-    )
-    seed, n_proc, n_paths = params.pop("seed"), params.pop("num_processes"), params.pop("num_paths")
-    params["stride_choices"] = tuple(params["stride_choices"])
-    params["length_range"] = tuple(params["length_range"])
-    data = make_mjp_dataset(seed, n_proc, n_paths, prior=prior, **params)
-    if use_disk and DATA_DIR.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **data)
-        tmp.replace(path)
-    return data
+#: Seeds of the evaluation's DFR sets: eval_seed + offset (the held-out synthetic set uses eval_seed).
+DFR_SEED_OFFSET = 1
+PATHS_SEED_OFFSET = 2
 
 
 @register_task("fim_mjp")
@@ -78,11 +31,11 @@ def _cached_dataset(params_json: str, use_disk: bool) -> dict[str, np.ndarray]:
 class FIMMJPTask(Task):
     """Pretrain FIM-MJP on synthetic Markov jump processes; zero-shot DFR evaluation."""
 
-    # model (the original: d_model 256, 4 layers, 4 heads, ff 1024, 16 queries, [128, 128] heads, dropout .1)
-    d_model: int = 48
-    num_layers: int = 2
+    # model (the original: width 256, depth 4, 4 heads, ff 1024, 16 queries, [128, 128] heads, dropout .1)
+    width: int = 48  # the transformer's model dimension (d_model)
+    depth: int = 2  # encoder layers
     num_heads: int = 4
-    ff_dim: int = 128
+    ff_width: int = 128  # the feed-forward block's hidden width
     num_queries: int = 4
     head_width: int = 128
     head_depth: int = 2
@@ -97,7 +50,7 @@ class FIMMJPTask(Task):
     min_states: int = 2
     max_states: int = MAX_STATES
     state_weights: tuple[float, ...] = (5.0, 5.0, 5.0, 5.0, 25.0)  # P(n) for n = 2..6, as the original's set
-    noise: float = 0.01
+    label_noise: float = 0.01  # probability that an observation is replaced by another state
     p_regular: float = 0.5
     stride_choices: tuple[int, ...] = (1, 2, 3, 4)
     irregular_fraction: tuple[float, float] = (0.08, 0.72)  # observed share of the grid per irregular path
@@ -124,31 +77,21 @@ class FIMMJPTask(Task):
     eval_mle_processes: int = 60  # held-out regular-grid processes that also get the MLE baseline
 
     def __post_init__(self):
-        pos = ("d_model", "num_layers", "num_heads", "ff_dim", "num_queries", "head_width", "num_processes",
-               "paths_per_process", "batch_size", "min_paths", "max_paths", "eval_processes", "dfr_paths",
-               "dfr_batches")
-        for name in pos:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
-        if self.d_model <= MAX_STATES + 1:
-            raise ValueError(f"d_model must be > {MAX_STATES + 1} (time encoding + one-hot), got {self.d_model}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        at_least_one = ("width", "depth", "num_heads", "ff_width", "num_queries", "head_width", "num_processes",
+                        "paths_per_process", "batch_size", "min_paths", "max_paths", "eval_processes", "dfr_paths",
+                        "dfr_batches")
+        check_ranges(self, **{name: {"ge": 1} for name in at_least_one})
+        if self.width % self.num_heads:
+            raise ValueError(f"width ({self.width}) must be divisible by num_heads ({self.num_heads})")
+        check_range("width", self.width, gt=MAX_STATES + 1)  # the tokens hold a time encoding and a one-hot state
+        check_range("dropout", self.dropout, ge=0, lt=1)
         if not self.min_paths <= self.max_paths:
             raise ValueError(f"need min_paths <= max_paths, got {self.min_paths} > {self.max_paths}")
-        if not 2 <= self.min_states <= self.max_states <= MAX_STATES:
-            raise ValueError(f"need 2 <= min_states <= max_states <= {MAX_STATES}")
         MJPPrior(min_states=self.min_states, max_states=self.max_states, state_weights=self.state_weights)
-        if self.grid_size < 2 or self.dfr_grid_size < 2:
-            raise ValueError("grid sizes must be >= 2")
-        if not (self.t_end > 0 and self.dfr_t_end > 0):
-            raise ValueError("t_end and dfr_t_end must be > 0")
-        if not 0 <= self.noise <= 1 or not 0 <= self.p_regular <= 1:
-            raise ValueError("noise and p_regular must be in [0, 1]")
-        if self.chunk_size < 0 or any(p < 1 for p in self.path_counts):
-            raise ValueError("chunk_size must be >= 0 and path_counts >= 1")
+        check_ranges(self, grid_size={"ge": 2}, dfr_grid_size={"ge": 2}, t_end={"gt": 0}, dfr_t_end={"gt": 0},
+                     label_noise={"ge": 0, "le": 1}, p_regular={"ge": 0, "le": 1}, chunk_size={"ge": 0})
+        for p in self.path_counts:
+            check_range("path_counts", p, ge=1)
         lo, hi = self.irregular_fraction
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"irregular_fraction must satisfy 0 < lo <= hi <= 1, got {self.irregular_fraction}")
@@ -157,54 +100,41 @@ class FIMMJPTask(Task):
 
     def init(self, *, key) -> FIMMJP:
         return FIMMJP(
-            num_states=MAX_STATES, d_model=self.d_model, num_layers=self.num_layers, num_heads=self.num_heads,
-            ff_dim=self.ff_dim, num_queries=self.num_queries, head_width=self.head_width,
+            num_states=MAX_STATES, d_model=self.width, num_layers=self.depth, num_heads=self.num_heads,
+            ff_dim=self.ff_width, num_queries=self.num_queries, head_width=self.head_width,
             head_depth=self.head_depth, dropout=self.dropout, transition_tokens=self.transition_tokens,
             time_max_frequency=self.time_max_frequency or None, key=key,
         )
 
     # ------------------------------------------------------------------------------------- data
 
-    def _data_params(self, seed: int, num_processes: int, num_paths: int) -> dict:
-        return {
-            "seed": seed, "num_processes": num_processes, "num_paths": num_paths, "grid_size": self.grid_size,
-            "t_end": self.t_end, "min_states": self.min_states, "max_states": self.max_states,
-            "state_weights": list(self.state_weights),
-            "noise": self.noise, "p_regular": self.p_regular, "stride_choices": list(self.stride_choices),
-            "length_range": self.length_range,
-        }
-
     @property
-    def length_range(self) -> list[int]:
+    def length_range(self) -> tuple[int, int]:
         """Observations per irregular path: 8-72 of 100 grid points in the original."""
         lo, hi = self.irregular_fraction
-        return [max(2, round(lo * self.grid_size)), max(2, round(hi * self.grid_size))]
+        return max(2, round(lo * self.grid_size)), max(2, round(hi * self.grid_size))
+
+    def _synthetic(self, seed: int, num_processes: int, num_paths: int, cache: bool) -> dict[str, np.ndarray]:
+        return mjp_dataset(
+            seed, num_processes, num_paths, grid_size=self.grid_size, t_end=self.t_end, min_states=self.min_states,
+            max_states=self.max_states, state_weights=tuple(self.state_weights), noise=self.label_noise,
+            p_regular=self.p_regular, stride_choices=tuple(self.stride_choices), length_range=self.length_range,
+            cache=cache,
+        )
 
     def dataset(self) -> dict[str, np.ndarray]:
-        """The seeded pretraining set (generated once, cached in memory and under data/fim/)."""
-        params = self._data_params(self.data_seed, self.num_processes, self.paths_per_process)
-        return _cached_dataset(json.dumps(params, sort_keys=True), self.cache)
+        """The seeded pretraining set (generated once, kept in memory and in the disk cache under fim/)."""
+        return self._synthetic(self.data_seed, self.num_processes, self.paths_per_process, self.cache)
 
     def heldout(self, num_paths: int | None = None) -> dict[str, np.ndarray]:
-        """Held-out synthetic processes from the same prior (a different seed)."""
-        params = self._data_params(self.eval_seed, self.eval_processes, num_paths or self.max_paths)
-        return _cached_dataset(json.dumps(params, sort_keys=True), False)
+        """Held-out synthetic processes from the same prior, drawn from `eval_seed` (kept in memory only)."""
+        return self._synthetic(self.eval_seed, self.eval_processes, num_paths or self.max_paths, False)
 
-    def _assemble(self, data: dict, proc: np.ndarray, paths: np.ndarray, n_paths: np.ndarray) -> dict:
-        states = data["states"][proc[:, None], paths]  # [B, P, G]
-        mask = data["mask"][proc[:, None], paths]
-        times, states, lengths = compact_observations(data["grid"], states, mask)
-        t_norm = data["t_norm"][proc]
-        return {
-            "times": (times / t_norm[:, None, None]).astype(np.float32),
-            "states": states.astype(np.int32),
-            "lengths": lengths,
-            "path_mask": np.arange(self.max_paths)[None, :] < n_paths[:, None],
-            "t_norm": t_norm.astype(np.float32),
-            "Q": data["Q"][proc],
-            "adjacency": data["adjacency"][proc],
-            "p0": data["p0"][proc],
-        }
+    def dfr_data(self, num_paths: int, seed: int) -> dict[str, np.ndarray]:
+        return make_dfr_dataset(
+            seed, num_paths, V=self.dfr_V, r=self.dfr_r, b=self.dfr_b, grid_size=self.dfr_grid_size,
+            t_end=self.dfr_t_end,
+        )
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         data = self.dataset()
@@ -212,7 +142,7 @@ class FIMMJPTask(Task):
         proc = rng.integers(0, data["Q"].shape[0], self.batch_size)
         paths = rng.integers(0, data["states"].shape[1], (self.batch_size, self.max_paths))
         n_paths = rng.integers(self.min_paths, self.max_paths + 1, self.batch_size)
-        return self._assemble(data, proc, paths, n_paths)
+        return path_batch(data, proc, paths, n_paths)
 
     # ------------------------------------------------------------------------------------- loss
 
@@ -232,167 +162,31 @@ class FIMMJPTask(Task):
     def inference_chunk(self) -> int:
         return self.chunk_size or self.max_paths
 
-    def synthetic_rmse(self, model: FIMMJP) -> dict[str, float]:
-        """Held-out RMSE per number of states (all max_paths paths, one chunk) and the prior-mean baseline."""
-        data = self.heldout()
-        N = data["Q"].shape[0]
-        n_paths = np.full(N, self.max_paths)
-        paths = np.broadcast_to(np.arange(self.max_paths), (N, self.max_paths))
-        b = self._assemble(data, np.arange(N), paths, n_paths)
-        log_mean = []
-        for s in range(0, N, 50):
-            sl = slice(s, s + 50)
-            out = _forward(model, *(jnp.asarray(b[k][sl]) for k in ("times", "states", "lengths", "path_mask")))
-            log_mean.append(np.asarray(out.log_mean))
-        rates = np.exp(np.concatenate(log_mean)) / b["t_norm"][:, None]
-        Qhat = np.asarray(rate_matrix_from_offdiagonal(rates, MAX_STATES))
-        # the prior-mean baseline: the mean off-diagonal rate of the pretraining set's n x n blocks
-        train = self.dataset()
-        res, base = {}, {}
-        for n in range(self.min_states, self.max_states + 1):
-            sel = np.nonzero(data["n_states"] == n)[0]
-            tr = train["Q"][train["n_states"] == n][:, :n, :n]
-            c = float(np.asarray(offdiagonal(tr)).mean()) if len(tr) else 0.0
-            const = np.full((n, n), c) - np.eye(n) * c * n
-            res[n] = [rate_rmse(_crop(Qhat[i], n), data["Q"][i, :n, :n]) for i in sel]
-            base[n] = [rate_rmse(const, data["Q"][i, :n, :n]) for i in sel]
-        out = {}
-        for n in res:
-            if res[n]:
-                out[f"synthetic_rmse_n{n}"] = float(np.mean(res[n]))
-                out[f"synthetic_rmse_prior_mean_n{n}"] = float(np.mean(base[n]))
-        out["synthetic_rmse"] = float(np.mean(np.concatenate([np.array(v) for v in res.values() if v])))
-        out["synthetic_rmse_prior_mean"] = float(np.mean(np.concatenate([np.array(v) for v in base.values() if v])))
-        if self.eval_mle and self.eval_mle_processes > 0:
-            # MLE on the same paths, for held-out processes on regular grids (one time step: fast)
-            regular = [i for i in range(N) if np.all(data["mask"][i] == data["mask"][i, :1])]
-            fim_err, mle_err = [], []
-            for i in regular[: self.eval_mle_processes]:
-                n = int(data["n_states"][i])
-                t_i = b["times"][i] * b["t_norm"][i]  # back to data units
-                q = mle_rate_matrix(t_i, b["states"][i], b["lengths"][i], n_states=n, max_iter=200)
-                mle_err.append(rate_rmse(q, data["Q"][i, :n, :n]))
-                fim_err.append(rate_rmse(_crop(Qhat[i], n), data["Q"][i, :n, :n]))
-            if mle_err:
-                out |= {
-                    "synthetic_regular_rmse_fim": float(np.mean(fim_err)),
-                    "synthetic_regular_rmse_mle": float(np.mean(mle_err)),
-                    "synthetic_regular_median_rmse_fim": float(np.median(fim_err)),
-                    "synthetic_regular_median_rmse_mle": float(np.median(mle_err)),
-                }
-        return out
-
-    def dfr_data(self, num_paths: int, seed: int) -> dict[str, np.ndarray]:
-        return make_dfr_dataset(
-            seed, num_paths, V=self.dfr_V, r=self.dfr_r, b=self.dfr_b, grid_size=self.dfr_grid_size,
-            t_end=self.dfr_t_end,
-        )
-
-    def dfr_evaluation(self, model: FIMMJP) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Zero-shot DFR: batch-averaged estimates of FIM (chunked) and MLE, their RMSE and observables."""
-        Q = dfr_rate_matrix(self.dfr_V, self.dfr_r, self.dfr_b)
-        d = self.dfr_data(self.dfr_paths * self.dfr_batches, seed=self.eval_seed + 1)
-        fim, mle = [], []
-        for k in range(self.dfr_batches):
-            sl = slice(k * self.dfr_paths, (k + 1) * self.dfr_paths)
-            est = infer_rate_matrix(
-                model, d["times"][sl], d["states"][sl], d["lengths"][sl], n_states=6,
-                t_norm=self.dfr_t_end, chunk_size=self.inference_chunk,
-            )
-            fim.append(est.Q)
-            if self.eval_mle:
-                mle.append(mle_rate_matrix(d["times"][sl], d["states"][sl], d["lengths"][sl], n_states=6))
-        out, mats = {}, {"true": Q}
-        for name, qs in (("fim", fim), ("mle", mle)):
-            if not qs:
-                continue
-            qbar = np.mean(qs, 0)
-            mats[name] = qbar
-            V, r, b = dfr_parameters(qbar)
-            pi = np.asarray(stationary_distribution(qbar))
-            out |= {
-                f"dfr_rmse_{name}": rate_rmse(qbar, Q),
-                f"dfr_rmse_{name}_sd": float(np.std([rate_rmse(q, Q) for q in qs])),
-                f"dfr_V_{name}": V, f"dfr_r_{name}": r, f"dfr_b_{name}": b,
-                f"dfr_relaxation_{name}": relaxation_time(qbar),
-            }
-            out |= {f"dfr_pi{i}_{name}": float(p) for i, p in enumerate(pi)}
-        return out, mats
-
-    def rmse_vs_paths(self, model: FIMMJP, max_subsets: int = 5) -> dict[str, float]:
-        """DFR RMSE against the number of inference paths, chunked and in one chunk (mean over subsets)."""
-        Q = dfr_rate_matrix(self.dfr_V, self.dfr_r, self.dfr_b)
-        pool = self.dfr_data(max(self.path_counts), seed=self.eval_seed + 2)
-        out = {}
-        for P in self.path_counts:
-            subsets = [slice(i * P, (i + 1) * P) for i in range(min(max_subsets, len(pool["states"]) // P))]
-            for tag, chunk in (("chunked", self.inference_chunk), ("whole", None)):
-                errs = [
-                    rate_rmse(
-                        infer_rate_matrix(
-                            model, pool["times"][s], pool["states"][s], pool["lengths"][s], n_states=6,
-                            t_norm=self.dfr_t_end, chunk_size=chunk,
-                        ).Q,
-                        Q,
-                    )
-                    for s in subsets
-                ]
-                out[f"dfr_rmse_paths{P}_{tag}"] = float(np.mean(errs))
-        return out
+    @property
+    def states(self) -> range:
+        return range(self.min_states, self.max_states + 1)
 
     def evaluate(self, model: FIMMJP, *, key, run_dir: Path) -> dict[str, float]:
         run_dir = Path(run_dir)
-        metrics = self.synthetic_rmse(model)
-        dfr, mats = self.dfr_evaluation(model)
+        Q = dfr_rate_matrix(self.dfr_V, self.dfr_r, self.dfr_b)
+        metrics = evaluation.synthetic_rmse(
+            model, self.heldout(), self.dataset(), num_paths=self.max_paths, states=self.states,
+            mle_processes=self.eval_mle_processes if self.eval_mle else 0,
+        )
+        dfr, mats = evaluation.dfr_evaluation(
+            model, self.dfr_data(self.dfr_paths * self.dfr_batches, seed=self.eval_seed + DFR_SEED_OFFSET), Q,
+            num_batches=self.dfr_batches, batch_paths=self.dfr_paths, t_norm=self.dfr_t_end,
+            chunk_size=self.inference_chunk, mle=self.eval_mle,
+        )
         metrics |= dfr
-        metrics |= self.rmse_vs_paths(model)
-        _figures(self, metrics, mats, run_dir)
+        metrics |= evaluation.rmse_vs_paths(
+            model, self.dfr_data(max(self.path_counts), seed=self.eval_seed + PATHS_SEED_OFFSET), Q,
+            path_counts=self.path_counts, t_norm=self.dfr_t_end, chunk_size=self.inference_chunk,
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        figures.dfr_rate_matrices(mats, metrics, run_dir / "dfr_rate_matrices.png")
+        figures.rmse_paths_states(
+            metrics, run_dir / "rmse_paths_states.png", path_counts=self.path_counts,
+            chunk_size=self.inference_chunk, max_paths=self.max_paths, states=self.states,
+        )
         return {k: float(v) for k, v in metrics.items()}
-
-
-@eqx.filter_jit
-def _forward(model, times, states, lengths, path_mask):
-    return jax.vmap(model)(times, states, lengths, path_mask)
-
-
-def _crop(Q: np.ndarray, n: int) -> np.ndarray:
-    q = np.where(np.eye(n, dtype=bool), 0.0, Q[:n, :n])
-    return q - np.diag(q.sum(1))
-
-
-def _figures(task: FIMMJPTask, m: dict, mats: dict, run_dir: Path) -> None:
-    from sciml import plot
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    names = [k for k in ("true", "fim", "mle") if k in mats]
-    fig, axes = plot.figure(len(names), size=2.6)
-    vmax = max(np.abs(np.where(np.eye(6, dtype=bool), 0, q)).max() for q in mats.values())
-    for ax, k in zip(axes[0], names):
-        q = np.where(np.eye(6, dtype=bool), np.nan, mats[k])
-        im = ax.imshow(q, vmin=0, vmax=vmax, cmap="viridis")
-        title = {"true": "DFR (V=r=b=1)", "fim": "FIM (zero-shot)", "mle": "MLE"}[k]
-        if k != "true":
-            title += f"\nRMSE {m[f'dfr_rmse_{k}']:.3f}"
-        ax.set_title(title)
-        ax.grid(False)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
-    plot.save(fig, run_dir / "dfr_rate_matrices.png")
-
-    fig, axes = plot.figure(2, size=3.2)
-    ax = axes[0, 0]
-    P = np.array(task.path_counts)
-    ax.plot(P, [m[f"dfr_rmse_paths{p}_chunked"] for p in P], "o-", label=f"ours, chunks of {task.inference_chunk}")
-    ax.plot(P, [m[f"dfr_rmse_paths{p}_whole"] for p in P], "s--", label="ours, one chunk")
-    ref = sorted(PAPER_RMSE_VS_PATHS.items())
-    ax.plot([p for p, _ in ref], [r for _, r in ref], "^:", color="0.4", label="paper's FIM (one chunk)")
-    ax.axvline(task.max_paths, color="0.7", lw=0.8)
-    ax.set(xscale="log", xlabel="paths at inference", ylabel="DFR rate RMSE")
-    ax.legend(fontsize=7)
-    ax = axes[0, 1]
-    ns = [n for n in range(task.min_states, task.max_states + 1) if f"synthetic_rmse_n{n}" in m]
-    w = 0.38
-    ax.bar(np.array(ns) - w / 2, [m[f"synthetic_rmse_n{n}"] for n in ns], w, label="FIM (ours)")
-    ax.bar(np.array(ns) + w / 2, [m[f"synthetic_rmse_prior_mean_n{n}"] for n in ns], w, label="prior mean")
-    ax.set(xlabel="number of states", ylabel="held-out rate RMSE")
-    ax.legend(fontsize=7)
-    plot.save(fig, run_dir / "rmse_paths_states.png")

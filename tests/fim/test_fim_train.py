@@ -7,7 +7,7 @@ from sciml.runner import run
 
 TINY = [
     "train.steps=400", "train.log_every=50", "optim.lr=3e-3", "optim.warmup=20",
-    "task.d_model=48", "task.num_layers=1", "task.num_heads=2", "task.ff_dim=64", "task.num_queries=2",
+    "task.width=48", "task.depth=1", "task.num_heads=2", "task.ff_width=64", "task.num_queries=2",
     "task.head_width=64", "task.num_processes=400", "task.paths_per_process=16", "task.grid_size=20",
     "task.dfr_grid_size=20", "task.min_states=2", "task.max_states=3", "task.batch_size=16",
     "task.min_paths=8", "task.max_paths=8", "task.eval_processes=80", "task.dfr_batches=1",
