@@ -17,7 +17,7 @@ from sciml.giorom.evaluation import eval_subset, lattice_block, reconstruct_fram
 from sciml.runner import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["task.n_train=1", "task.n_test=1", "task.n_frames=12", "task.materials=[water]"]
+TINY = ["task.num_train=1", "task.num_test=1", "task.num_frames=12", "task.materials=[water]"]
 
 
 def rollout(model: str = "gns", n: int = 1024, n_sparse: int = 128, n_steps: int = 10, reconstruct: bool = True):
@@ -31,7 +31,7 @@ def rollout(model: str = "gns", n: int = 1024, n_sparse: int = 128, n_steps: int
     window = np.stack([x + velocity * k for k in range(net.setup.window + 1)])
     ptype = np.zeros(n, np.int32)
     if model == "gns":
-        net = with_setup(net, net.setup.with_radius(net.setup.radius * np.sqrt(task.n_particles / n)))
+        net = with_setup(net, net.setup.with_radius(net.setup.radius * np.sqrt(task.num_particles / n)))
         w, p = jnp.asarray(window), jnp.asarray(ptype)
         step = lambda: rollout_positions(net, w, p, n_steps)
         return step, {"examples": n_steps, "particles": n, "stepped_particles": n}

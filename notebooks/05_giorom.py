@@ -42,10 +42,10 @@
 steps_gns = 300             # training steps of GNS (batch 2); the budget that keeps the notebook near 15 min
 steps_giorom = 300          # training steps of each GIOROM model (batch 4)
 sparsities = [0.25, 0.10, 0.05]
-n_particles = 512
-n_frames = 160
-n_train = 8                 # training scenes per material
-n_test = 2                  # test scenes per material
+num_particles = 512
+num_frames = 160
+num_train = 8               # training scenes per material
+num_test = 2                # test scenes per material
 eval_trajectories = 0       # 0 means every test scene
 scaling_counts = [1024, 4096, 16384]
 timing_steps = 20           # rollout steps per timing (table)
@@ -61,21 +61,20 @@ from IPython.display import Markdown, display
 
 from sciml import plot
 from sciml.data.particles import mpm_dataset
-from sciml.giorom import constant_velocity_rollout, rollout_ms_per_step, scaling_study
-from sciml.giorom.evaluation import eval_subset
-from sciml.giorom.task import PAPER_REPO_FIGURE, PAPER_SPEEDUP
+from sciml.giorom import constant_velocity_rollout, position_mse, rollout_ms_per_step, scaling_study
+from sciml.giorom.evaluation import PAPER_REPO_FIGURE, PAPER_SPEEDUP, eval_subset
 from sciml.runner import run
 
 plot.style()
 started = time.perf_counter()
-data_overrides = [f"task.n_particles={n_particles}", f"task.n_frames={n_frames}", f"task.n_train={n_train}",
-                  f"task.n_test={n_test}", f"task.eval_trajectories={eval_trajectories}",
-                  f"task.timing_steps={timing_steps}"]
+data_overrides = [f"task.num_particles={num_particles}", f"task.num_frames={num_frames}",
+                  f"task.num_train={num_train}", f"task.num_test={num_test}",
+                  f"task.eval_trajectories={eval_trajectories}", f"task.timing_steps={timing_steps}"]
 t0 = time.perf_counter()
-data = mpm_dataset(n_particles=n_particles, n_frames=n_frames, n_train=n_train, n_test=n_test)
+data = mpm_dataset(n_particles=num_particles, n_frames=num_frames, n_train=num_train, n_test=num_test)
 meta = data["metadata"]
 print(f"dataset: train {data['train']['position'].shape}, test {data['test']['position'].shape} "
-      f"(ready in {time.perf_counter() - t0:.0f} s; cached under data/particles/)")
+      f"(ready in {time.perf_counter() - t0:.0f} s; cached in the data cache's particles/)")
 print(f"connectivity radius {meta['default_connectivity_radius']:.4f}, dt {meta['dt']}, "
       f"acc std {np.round(meta['acc_std'], 5)}")
 
@@ -87,7 +86,7 @@ print(f"connectivity radius {meta['default_connectivity_radius']:.4f}, dt {meta[
 names = {v: k for k, v in meta["materials"].items()}
 pos, types = data["train"]["position"], data["train"]["particle_type"]
 first = {names[int(t)]: i for i, t in reversed(list(enumerate(types[:, 0])))}
-frames = [0, n_frames // 4, n_frames // 2, n_frames - 1]
+frames = [0, num_frames // 4, num_frames // 2, num_frames - 1]
 fig, axes = plot.figure(len(frames), len(first), size=2.0)
 for r, (mat, i) in enumerate(first.items()):
     for c, t in enumerate(frames):
@@ -103,12 +102,12 @@ plt.show()
 # %%
 t0 = time.perf_counter()
 gns = run("experiments/giorom/gns.yaml",
-          data_overrides + [f"train.steps={steps_gns}", f"name=gns_n{n_particles}_s{steps_gns}"],
+          data_overrides + [f"train.steps={steps_gns}", f"name=gns_n{num_particles}_s{steps_gns}"],
           runs_dir=runs_dir, progress=False)
 gio = {
     s: run("experiments/giorom/giorom.yaml",
            data_overrides + [f"train.steps={steps_giorom}", f"task.sparsity={s}",
-                             f"name=giorom_n{n_particles}_p{round(100 * s)}_s{steps_giorom}"],
+                             f"name=giorom_n{num_particles}_p{round(100 * s)}_s{steps_giorom}"],
            runs_dir=runs_dir, progress=False)
     for s in sparsities
 }
@@ -138,7 +137,7 @@ cv_mse = {}
 for i in range(data["test"]["position"].shape[0]):
     x = data["test"]["position"][i]
     steps = x.shape[0] - c - 1
-    err = np.mean(np.sum((constant_velocity_rollout(x[: c + 1], steps, limits) - x[c + 1 :]) ** 2, -1))
+    err = position_mse(constant_velocity_rollout(x[: c + 1], steps, limits), x[c + 1 :])
     cv_mse.setdefault(names[int(data["test"]["particle_type"][i, 0])], []).append(err)
 cv_mse = {"all": float(np.mean(sum(cv_mse.values(), [])))} | {k: float(np.mean(v)) for k, v in cv_mse.items()}
 rows = []
@@ -174,7 +173,7 @@ test = data["test"]
 x, p = test["position"][0], test["particle_type"][0]
 c = gns.task.window
 gns_ms = rollout_ms_per_step(gns.model, x[: c + 1], p, timing_steps, repeats=5)
-speed = {"GNS (all particles)": (n_particles, gns_ms, gns_ms)}
+speed = {"GNS (all particles)": (num_particles, gns_ms, gns_ms)}
 for s, r in gio.items():
     idx = eval_subset(x[0], s)
     step_ms = rollout_ms_per_step(r.model, x[: c + 1, idx], p[idx], timing_steps, repeats=5)
@@ -262,7 +261,7 @@ for row in allrows:
     )
 fast = {k: gns_ms / v[2] for k, v in speed.items() if k.startswith("GIOROM")}
 verdict.append(
-    f"- **Speed-up at {n_particles} particles (reconstruction included): "
+    f"- **Speed-up at {num_particles} particles (reconstruction included): "
     + ", ".join(f"{k} {x:.1f}x" for k, x in fast.items())
     + f"; {'reaches' if max(fast.values()) >= PAPER_SPEEDUP / 1.5 else 'does not reach'} the abstract's "
     f"{PAPER_SPEEDUP:g}x** (rule: at least {PAPER_SPEEDUP / 1.5:.1f}x, the claim within a factor 1.5)."

@@ -15,7 +15,6 @@ of `meshgraphnets/dataset.py` in google-deepmind/deepmind-research.
 """
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,7 +173,5 @@ def write_dataset(
             yield encode_example(out)
 
     path = directory / f"{split}.tfrecord"
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write_tfrecord(tmp, records())
-    tmp.replace(path)
+    write_tfrecord(path, records())
     return path

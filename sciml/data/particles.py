@@ -8,7 +8,8 @@ the GNS convention), and ours: `materials` (name -> particle type) and `n_partic
 
 `mpm_dataset` simulates scenes with `sciml.sim.mpm` (one material per scene: 1-2 random blocks or
 disks dropped with random velocities), computes the statistics on the training split and caches the
-result under `data/particles/`. Particle types are the simulator's material ids (0 water, 1 sand,
+result in the data cache (`sciml.data.cache`: `$SCIML_DATA_DIR/particles/`, else the checkout's
+`data/particles/`). Particle types are the simulator's material ids (0 water, 1 sand,
 2 elastic); GNS datasets use other ids (e.g. 5 for water), so models embed up to `NUM_PARTICLE_TYPES`.
 
 The published GNS datasets (WaterDrop, Sand, Goop, ...) are TFRecord files of `tf.train.SequenceExample`
@@ -18,25 +19,20 @@ Reference: Sanchez-Gonzalez et al. 2020, "Learning to simulate complex physics w
 (`learning_to_simulate/reading_utils.py` defines the schema).
 """
 
-import hashlib
 import json
-import os
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from sciml.data.cache import cached_arrays, data_dir, params_key
 from sciml.data.tfrecord import decode_sequence_example, encode_sequence_example, read_tfrecord, write_tfrecord
 from sciml.files import move_aside, read_json, write_atomic
 from sciml.sim.mpm import DEFAULT_CONFIG, MATERIALS, MPMConfig, simulate
 
 #: Size of the particle-type vocabulary (GNS's NUM_PARTICLE_TYPES), enough for ours and the GNS sets.
 NUM_PARTICLE_TYPES = 9
-
-#: Where generated datasets are cached (the repository's data/ folder).
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 #: Connectivity radius of our MPM datasets in initial particle spacings sqrt(area / N): about 14
 #: neighbours inside the material (GNS: 0.015 at a spacing of about 0.006 in WaterDrop, 2.5 spacings).
@@ -171,7 +167,8 @@ def mpm_dataset(
     cfg: MPMConfig = DEFAULT_CONFIG,
     cache: bool = True,
 ) -> dict:
-    """Train and test splits of MPM trajectories with GNS metadata; cached under data/particles/.
+    """Train and test splits of MPM trajectories with GNS metadata; cached as `particles/mpm_<hash>.npz`
+    in the data cache (`sciml.data.cache`; `cache=False`: neither read nor written).
 
     Returns {"train": split, "test": split, "metadata": dict}. The test scenes use seed + 1000.
     """
@@ -181,12 +178,8 @@ def mpm_dataset(
         raise ValueError(f"need n_train >= 1 and n_test >= 1, got {n_train}, {n_test}")
     params = {"n_particles": n_particles, "n_frames": n_frames, "n_train": n_train, "n_test": n_test,
               "materials": list(materials), "seed": seed, "area": area, "cfg": {k: v for k, v in vars(cfg).items()}}
-    tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    path = DATA_DIR / "particles" / f"mpm_{tag}.npz"
-    arrays = _load_cache(path) if cache and path.exists() else None
-    if arrays is not None:
-        metadata = arrays.pop("metadata")
-    else:
+
+    def make() -> dict[str, np.ndarray]:
         train = simulate_scenes(seed, materials, n_train, n_particles, n_frames, cfg, area)
         test = simulate_scenes(seed + 1000, materials, n_test, n_particles, n_frames, cfg, area)
         metadata = {
@@ -199,34 +192,21 @@ def mpm_dataset(
             "materials": {m: MATERIALS[m] for m in materials},
             "n_particles": n_particles,
         }
-        arrays = {f"train_{k}": v for k, v in train.items()} | {f"test_{k}": v for k, v in test.items()}
-        if cache and DATA_DIR.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-            np.savez(tmp, metadata=json.dumps(metadata), **arrays)
-            tmp.replace(path)  # atomic: a reader never sees half a cache
+        return ({"metadata": np.asarray(json.dumps(metadata))} | {f"train_{k}": v for k, v in train.items()}
+                | {f"test_{k}": v for k, v in test.items()})
+
+    arrays = cached_arrays("particles/mpm", params, make, cache=cache, required=_CACHE_KEYS)
+    try:
+        metadata = json.loads(str(arrays["metadata"]))
+    except ValueError as e:  # a readable archive whose metadata is not JSON: damaged, rebuild it
+        move_aside(data_dir("particles") / f"mpm_{params_key(params)}.npz", e)
+        arrays = cached_arrays("particles/mpm", params, make, cache=cache, required=_CACHE_KEYS)
+        metadata = json.loads(str(arrays["metadata"]))
     split = lambda s: {k: arrays[f"{s}_{k}"] for k in ("position", "particle_type")}  # noqa: E731
     return {"train": split("train"), "test": split("test"), "metadata": metadata}
 
 
 _CACHE_KEYS = ("metadata", "train_position", "train_particle_type", "test_position", "test_particle_type")
-
-
-def _load_cache(path: Path) -> dict | None:
-    """The arrays (and parsed metadata) of a cached split file; None, after moving it aside, if it is damaged."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        missing = [k for k in _CACHE_KEYS if k not in arrays]
-        if missing:
-            raise KeyError(f"missing arrays {missing}")
-        arrays["metadata"] = json.loads(str(arrays["metadata"]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        if isinstance(e, ValueError) and "pickle" in str(e):  # NumPy's advice to unpickle is unsafe and wrong here
-            e = ValueError("not a NumPy .npz archive")
-        move_aside(path, e)
-        return None
-    return arrays
 
 
 # ------------------------------------------------------------------------------ GNS dataset files
@@ -297,6 +277,4 @@ def write_gns_split(directory: str | Path, split: str, trajectories: Iterable[di
         context = {"particle_type": np.asarray(t["particle_type"], "<i8").tobytes(), "key": np.array([key])}
         records.append(encode_sequence_example(context, {"position": [p.tobytes() for p in pos]}))
     path = directory / f"{split}.tfrecord"
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write_tfrecord(tmp, records)
-    tmp.replace(path)
+    write_tfrecord(path, records)

@@ -10,6 +10,7 @@ References: TensorFlow `core/lib/io/record_writer.cc` (framing), `core/example/{
 protobuf.dev/programming-guides/encoding (wire format).
 """
 
+import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -92,11 +93,19 @@ def masked_crc32c(data: bytes) -> int:
 
 
 def write_tfrecord(path: str | Path, records: Iterable[bytes]) -> None:
-    """Write records with TFRecord framing."""
-    with open(path, "wb") as f:
-        for r in records:
-            header = struct.pack("<Q", len(r))
-            f.write(header + struct.pack("<I", masked_crc32c(header)) + r + struct.pack("<I", masked_crc32c(r)))
+    """Write records with TFRecord framing, through a process-unique temporary file and a rename, so a
+    reader (or a process killed mid-write) never leaves half a file under `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            for r in records:
+                header = struct.pack("<Q", len(r))
+                f.write(header + struct.pack("<I", masked_crc32c(header)) + r + struct.pack("<I", masked_crc32c(r)))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_tfrecord(path: str | Path, *, verify: bool = True) -> Iterator[bytes]:

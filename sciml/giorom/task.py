@@ -3,61 +3,56 @@
 Both train one model on all materials of `sciml.data.particles.mpm_dataset` (the particle type tells
 the material) with GNS's recipe: a window of C + 1 positions with random-walk noise in, the
 normalised acceleration out, MSE. `gns` sees every particle; `giorom` sees a sparse subset (a fraction
-`sparsity` of the particles, by farthest-point or random sampling, re-drawn among `n_subsets`
+`sparsity` of the particles, by farthest-point or random sampling, re-drawn among `num_subsets`
 subsets per training trajectory) and trains its reconstruction decoder in the same loss, from the
 subset's true positions to all particles' positions.
 
-`evaluate` rolls out every test trajectory from its first C + 1 frames to the end (positions projected
-into the box the training particles occupied when `wall_limits`, our addition: at these small training
-budgets both models otherwise let particles fall through the floor; `rollout_mse_unprojected` is the
-plain rollout) and reports, overall and per material: one-step position MSE beside the
-constant-velocity baseline, rollout MSE on the sparse evaluation subsets (FPS from particle 0: the
-same particles for both models), the dense error
-(GNS: its own rollout; GIOROM: reconstructed from the sparse rollout, and from the true sparse
-trajectory as `recon_only_mse`), relative L2 of displacements, Chamfer distance, rollout ms/step and
-parameter counts. It writes `snapshots.png` and `rollouts.npz` (first test trajectory per material).
+`evaluate` is one procedure for both (`sciml.giorom.evaluation.evaluate_rollouts`; the abstract hook
+`stepped_fraction` says which particles a model steps): it rolls out every test trajectory from its
+first C + 1 frames to the end (positions projected into the box the training particles occupied when
+`wall_limits`, our addition: at these small training budgets both models otherwise let particles fall
+through the floor; `rollout_mse_unprojected` is the plain rollout) and reports, overall and per
+material: one-step position MSE beside the constant-velocity baseline, rollout MSE on the sparse
+evaluation subsets (FPS from particle 0: the same particles for both models), the dense error (GNS:
+its own rollout; GIOROM: reconstructed from the sparse rollout, and from the true sparse trajectory as
+`recon_only_mse`), relative L2 of displacements, Chamfer distance, rollout ms/step and parameter
+counts. It writes `snapshots.png` and `rollouts.npz` (first test trajectory per material).
 Reference: Sanchez-Gonzalez et al. 2020 (GNS); Viswanath et al. 2024 (GIOROM), Sec. 4;
 docs/references.md GIOROM.4 (smallest faithful experiment).
 """
 
+import abc
 import dataclasses
 import functools
 import json
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from sciml.data.particles import MATERIALS, mpm_dataset
 from sciml.giorom.dynamics import noisy_inputs_and_target
-from sciml.giorom.evaluation import (
-    eval_subset,
-    frame_chamfer,
-    one_step_errors,
-    reconstruct_frames,
-    rollout_ms_per_step,
-    rollout_positions,
-    snapshot_figure,
-)
+from sciml.giorom.evaluation import evaluate_rollouts
 from sciml.giorom.features import ParticleSetup
+from sciml.giorom.figures import material_snapshots
 from sciml.giorom.gno import LatentGrid
 from sciml.giorom.gns import GNS
-from sciml.giorom.metrics import displacement_rel_l2
 from sciml.giorom.model import GIOROM
 from sciml.giorom.neighbors import particle_graph
 from sciml.giorom.reconstruct import Reconstructor
 from sciml.giorom.sampling import farthest_point_sampling, subset_size
 from sciml.runner.task import Task, register_task
+from sciml.validate import check_choice, check_range, check_ranges
 
-#: The paper's headline claims (abstract, docs/references.md GIOROM.3).
-PAPER_SPEEDUP = 25.0
-PAPER_REPO_FIGURE = {  # Res/sparsity_loss.png: time for 120 steps and rollout MSE by sparsity (dataset unstated)
-    1.0: {"seconds_120_steps": 108.0, "rollout_mse": 0.007},
-    0.031: {"seconds_120_steps": 5.5, "rollout_mse": 1e-4},
-    0.007: {"seconds_120_steps": 2.2, "rollout_mse": 0.022},
-}
+#: Seed of GIOROM's training subsets (random FPS starts or random draws): fixed, so every training
+#: seed sees the same subsets of the same data.
+SUBSET_SEED = 12345
+
+
+def _mse(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Mean over particles of the squared error summed over dimensions (the losses' MSE, in jit)."""
+    return jnp.mean(jnp.sum((a - b) ** 2, -1))
 
 
 @functools.lru_cache(maxsize=4)
@@ -68,21 +63,25 @@ def _dataset(params_json: str) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class _ParticleTask(Task):
-    """Fields shared by the GNS and GIOROM tasks (data, features, training, evaluation)."""
+class ParticleTask(Task):
+    """Fields shared by the GNS and GIOROM tasks (data, features, training, evaluation).
 
-    # data: `n_train` / `n_test` scenes per material, each `n_frames` frames of `n_particles` particles
-    n_particles: int = 512
-    n_frames: int = 160  # 0.8 s at 200 frames per second: the drop, the impact and most of the settling
-    n_train: int = 8
-    n_test: int = 2
+    Abstract: each final task says which particles its model steps (`stepped_fraction`) and how its
+    figures name it (`label`); `evaluate` is the same procedure for both.
+    """
+
+    # data: `num_train` / `num_test` scenes per material, each `num_frames` frames of `num_particles` particles
+    num_particles: int = 512
+    num_frames: int = 160  # 0.8 s at 200 frames per second: the drop, the impact and most of the settling
+    num_train: int = 8
+    num_test: int = 2
     materials: tuple[str, ...] = ("water", "sand", "elastic")
     area: float = 0.06
     data_seed: int = 0
     cache: bool = True
     # features and training
     window: int = 5  # C past velocities (GNS and GIOROM: 5)
-    noise_std: float = 1e-4  # random-walk noise on input positions (last-step std; acc std is about 6e-4)
+    noise: float = 1e-4  # random-walk noise on input positions (last-step std; acc std is about 6e-4)
     radius_scale: float = 1.0  # multiplies the dataset's connectivity radius
     max_neighbors: int = 16  # edges reserved per particle on average (about 12 are used)
     width: int = 64
@@ -99,40 +98,48 @@ class _ParticleTask(Task):
     figures: bool = True
 
     def __post_init__(self):
-        for name in ("n_particles", "n_train", "n_test", "window", "max_neighbors", "width", "batch_size",
-                     "timing_steps", "timing_repeats", "one_step_stride"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_frames < self.window + 2:
-            raise ValueError(f"n_frames must be >= window + 2 = {self.window + 2}, got {self.n_frames}")
+        at_least_1 = {"ge": 1}
+        check_ranges(self, num_particles=at_least_1, num_train=at_least_1, num_test=at_least_1, window=at_least_1,
+                     max_neighbors=at_least_1, width=at_least_1, batch_size=at_least_1, timing_steps=at_least_1,
+                     timing_repeats=at_least_1, one_step_stride=at_least_1)
+        check_range("num_frames", self.num_frames, ge=self.window + 2)
         bad = [m for m in self.materials if m not in MATERIALS]
         if bad or not self.materials:
             raise ValueError(f"unknown materials {bad}; valid: {sorted(MATERIALS)}")
-        if self.noise_std < 0 or self.radius_scale <= 0 or self.area <= 0:
-            raise ValueError("need noise_std >= 0, radius_scale > 0 and area > 0")
-        if self.eval_trajectories < 0 or self.eval_steps < 0:
-            raise ValueError("eval_trajectories and eval_steps must be >= 0")
+        check_ranges(self, noise={"ge": 0}, radius_scale={"gt": 0}, area={"gt": 0}, eval_trajectories={"ge": 0},
+                     eval_steps={"ge": 0})
         for f in self.eval_sparsities:
-            subset_size(self.n_particles, f)  # validates (0, 1]
+            subset_size(self.num_particles, f)  # validates (0, 1]
+
+    # ---------------------------------------------------------------------------------- hooks
+
+    @abc.abstractmethod
+    def stepped_fraction(self) -> float | None:
+        """The fraction of particles the model steps in evaluation (an FPS subset, the rest
+        reconstructed); None when it steps every particle."""
+
+    @abc.abstractmethod
+    def label(self) -> str:
+        """The model's name in figures."""
 
     # ------------------------------------------------------------------------------------- data
 
     def data(self) -> dict:
-        """The MPM dataset (generated once, cached in memory and under data/particles/)."""
-        params = {"n_particles": self.n_particles, "n_frames": self.n_frames, "n_train": self.n_train,
-                  "n_test": self.n_test, "materials": list(self.materials), "seed": self.data_seed,
+        """The MPM dataset (generated once, cached in memory and in the data cache's particles/)."""
+        params = {"n_particles": self.num_particles, "n_frames": self.num_frames, "n_train": self.num_train,
+                  "n_test": self.num_test, "materials": list(self.materials), "seed": self.data_seed,
                   "area": self.area, "cache": self.cache}
         return _dataset(json.dumps(params, sort_keys=True))
 
     def spacing(self) -> float:
         """Mean initial particle spacing sqrt(area / N)."""
-        return float(np.sqrt(self.area / self.n_particles))
+        return float(np.sqrt(self.area / self.num_particles))
 
     def base_setup(self) -> ParticleSetup:
         meta = self.data()["metadata"]
         return ParticleSetup.from_metadata(
             meta, radius=self.radius_scale * meta["default_connectivity_radius"], window=self.window,
-            noise_std=self.noise_std, max_neighbors=self.max_neighbors,
+            noise_std=self.noise, max_neighbors=self.max_neighbors,
         )
 
     def _check_radius(self, setup: ParticleSetup, x: np.ndarray) -> None:
@@ -149,13 +156,6 @@ class _ParticleTask(Task):
         t = rng.integers(self.window, pos.shape[1] - 1, self.batch_size)  # last input frame; t + 1 is the target
         return m, t, rng
 
-    def _test_indices(self) -> list[int]:
-        n = self.data()["test"]["position"].shape[0]
-        return list(range(n if self.eval_trajectories == 0 else min(n, self.eval_trajectories)))
-
-    def _material_names(self) -> dict[int, str]:
-        return {v: k for k, v in self.data()["metadata"]["materials"].items()}
-
     def limits(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """The box rollouts are projected into: the extent of all training positions (None when off).
 
@@ -168,36 +168,45 @@ class _ParticleTask(Task):
         lo, hi = pos.min(axis=(0, 1, 2)), pos.max(axis=(0, 1, 2))
         return ((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])))
 
-    def _rollout_steps(self) -> int:
-        full = self.n_frames - self.window - 1
+    def rollout_steps(self) -> int:
+        """Steps of the evaluation rollouts: to the last frame, or `eval_steps` if fewer."""
+        full = self.num_frames - self.window - 1
         return full if self.eval_steps == 0 else min(full, self.eval_steps)
 
-    @staticmethod
-    def _n_params(model) -> int:
-        return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))))
+    # ------------------------------------------------------------------------------- evaluation
 
-    @staticmethod
-    def _aggregate(per_traj: list[dict], materials: list[str]) -> dict[str, float]:
-        out = {}
-        keys = per_traj[0].keys()
-        for k in keys:
-            out[k] = float(np.mean([r[k] for r in per_traj]))
-            for mat in sorted(set(materials)):
-                out[f"{k}/{mat}"] = float(np.mean([r[k] for r, m in zip(per_traj, materials) if m == mat]))
+    def evaluate(self, model, *, key, run_dir: Path) -> dict[str, float]:
+        """`evaluation.evaluate_rollouts` on the test split; writes `rollouts.npz` and `snapshots.png`."""
+        data = self.data()
+        names = {v: k for k, v in data["metadata"]["materials"].items()}
+        out, saved = evaluate_rollouts(
+            model, data["test"], names, window=self.window, steps=self.rollout_steps(),
+            one_step_stride=self.one_step_stride, limits=self.limits(), fraction=self.stepped_fraction(),
+            eval_sparsities=self.eval_sparsities, trajectories=self.eval_trajectories,
+            timing_steps=self.timing_steps, timing_repeats=self.timing_repeats,
+        )
+        _save_rollouts(run_dir, saved)
+        if self.figures:
+            material_snapshots(Path(run_dir) / "snapshots.png", saved, self.label(), self.window)
         return out
 
 
 @register_task("gns")
 @dataclasses.dataclass(frozen=True)
-class GNSTask(_ParticleTask):
+class GNSTask(ParticleTask):
     """GNS on all particles (the baseline)."""
 
     message_passing: int = 6  # the original: 10 steps, latent 128
 
     def __post_init__(self):
         super().__post_init__()
-        if self.message_passing < 1:
-            raise ValueError(f"message_passing must be >= 1, got {self.message_passing}")
+        check_range("message_passing", self.message_passing, ge=1)
+
+    def stepped_fraction(self) -> None:
+        return None
+
+    def label(self) -> str:
+        return "GNS"
 
     def setup(self) -> ParticleSetup:
         s = self.base_setup()
@@ -219,71 +228,29 @@ class GNSTask(_ParticleTask):
         def one(pos, ptype, k):
             window, target = noisy_inputs_and_target(pos, model.setup, key=k)
             acc, count = model.forward(window, ptype)
-            return jnp.mean(jnp.sum((acc - target) ** 2, -1)), count
+            return _mse(acc, target), count
 
         mse, count = jax.vmap(one)(batch["positions"], batch["ptype"], keys)
         fill = jnp.max(count) / model.setup.max_edges(batch["positions"].shape[2])
         return jnp.mean(mse), {"acc_mse": jnp.mean(mse), "edge_fill": fill}
 
-    def evaluate(self, model: GNS, *, key, run_dir: Path) -> dict[str, float]:
-        test = self.data()["test"]
-        names = self._material_names()
-        c, steps, limits = self.window, self._rollout_steps(), self.limits()
-        per_traj, mats, saved = [], [], {}
-        for i in self._test_indices():
-            x, ptype = test["position"][i], test["particle_type"][i]
-            true = x[c + 1 : c + 1 + steps]
-            w0, p0 = jnp.asarray(x[: c + 1]), jnp.asarray(ptype)
-            pred = np.asarray(rollout_positions(model, w0, p0, steps, limits))
-            free = pred if limits is None else np.asarray(rollout_positions(model, w0, p0, steps))
-            one, const = one_step_errors(model, x, ptype, c, self.one_step_stride)
-            r = {
-                "one_step_mse": one,
-                "one_step_mse_constant_velocity": const,
-                "rollout_mse": float(np.mean(np.sum((pred - true) ** 2, -1))),
-                "rollout_mse_unprojected": float(np.mean(np.sum((free - true) ** 2, -1))),
-                "dense_mse": float(np.mean(np.sum((pred - true) ** 2, -1))),
-                "dense_rel_l2": float(displacement_rel_l2(pred, true, x[0])),
-                "chamfer": float(np.mean(frame_chamfer(jnp.asarray(pred), jnp.asarray(true)))),
-                "max_abs_position": float(np.abs(pred).max()),
-            }
-            for f in self.eval_sparsities:
-                idx = eval_subset(x[0], f)
-                r[f"sparse_mse_{round(100 * f)}"] = float(np.mean(np.sum((pred[:, idx] - true[:, idx]) ** 2, -1)))
-            per_traj.append(r)
-            mat = names[int(ptype[0])]
-            mats.append(mat)
-            if mat not in saved:
-                saved[mat] = (x[: c + 1 + steps], np.concatenate([x[: c + 1], pred]))
-        out = self._aggregate(per_traj, mats)
-        x0, p0 = test["position"][0], test["particle_type"][0]
-        out["ms_per_step"] = rollout_ms_per_step(model, x0[: c + 1], p0, self.timing_steps, self.timing_repeats,
-                                                 limits=limits)
-        out["n_params"] = float(self._n_params(model))
-        out["n_particles"] = float(self.n_particles)
-        out["radius"] = float(model.setup.radius)
-        _save_rollouts(run_dir, saved, "gns")
-        if self.figures:
-            _figures(run_dir, saved, "GNS", model.setup)
-        return out
-
 
 @register_task("giorom")
 @dataclasses.dataclass(frozen=True)
-class GIOROMTask(_ParticleTask):
+class GIOROMTask(ParticleTask):
     """GIOROM on a sparse subset, with the dense reconstruction decoder trained alongside."""
 
     sparsity: float = 0.1  # fraction of particles in the sparse graph
     sampling: str = "fps"  # fps | random
-    n_subsets: int = 8  # subsets per training trajectory (random FPS starts or random draws)
-    in_layers: int = 2
-    out_layers: int = 2
+    num_subsets: int = 8  # subsets per training trajectory (random FPS starts or random draws)
+    in_depth: int = 2  # interaction networks before the neural operator
+    out_depth: int = 2  # interaction networks after it
     grid: int = 32  # latent grid G x G (the original 2-D model: 32^2)
     gno_radius_scale: float = 1.5  # GNO radius in latent grid spacings (at least half the sparse radius)
     gno_channels: int = 32
     fno_width: int = 32
     fno_modes: int = 12
-    fno_layers: int = 2
+    fno_depth: int = 2
     recon_grid: int = 64  # splat grid of the reconstruction (the original, 3-D: 64^3)
     recon_sigma: float = 0.75  # blur std in sparse spacings sqrt(area / (sparsity N))
     recon_scale: float = 0.1  # displacement normaliser
@@ -292,21 +259,25 @@ class GIOROMTask(_ParticleTask):
 
     def __post_init__(self):
         super().__post_init__()
-        subset_size(self.n_particles, self.sparsity)
-        if self.sampling not in ("fps", "random"):
-            raise ValueError(f"sampling must be 'fps' or 'random', got {self.sampling!r}")
-        for name in ("n_subsets", "grid", "gno_channels", "fno_width", "fno_modes", "fno_layers", "recon_grid",
-                     "recon_width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        subset_size(self.num_particles, self.sparsity)
+        check_choice("sampling", self.sampling, ("fps", "random"))
+        at_least_1 = {"ge": 1}
+        check_ranges(self, num_subsets=at_least_1, grid=at_least_1, gno_channels=at_least_1, fno_width=at_least_1,
+                     fno_modes=at_least_1, fno_depth=at_least_1, recon_grid=at_least_1, recon_width=at_least_1)
         if 2 * self.fno_modes > self.grid:
             raise ValueError(f"fno_modes ({self.fno_modes}) must be <= grid / 2 ({self.grid // 2})")
-        if min(self.gno_radius_scale, self.recon_sigma, self.recon_scale) <= 0 or self.recon_weight < 0:
-            raise ValueError("gno_radius_scale, recon_sigma and recon_scale must be > 0, recon_weight >= 0")
+        check_ranges(self, gno_radius_scale={"gt": 0}, recon_sigma={"gt": 0}, recon_scale={"gt": 0},
+                     recon_weight={"ge": 0})
+
+    def stepped_fraction(self) -> float:
+        return self.sparsity
+
+    def label(self) -> str:
+        return f"GIOROM ({100 * self.sparsity:g}%)"
 
     @property
-    def n_sparse(self) -> int:
-        return subset_size(self.n_particles, self.sparsity)
+    def num_sparse(self) -> int:
+        return subset_size(self.num_particles, self.sparsity)
 
     def setup(self) -> ParticleSetup:
         """The sparse graph's setup: the dense radius over sqrt(sparsity) keeps the neighbour count."""
@@ -323,19 +294,19 @@ class GIOROMTask(_ParticleTask):
                               self.recon_scale, self.recon_width, key=k1)
         lattice = LatentGrid(self.grid, setup.domain())
         gno_radius = max(self.gno_radius_scale * float(lattice.spacing.max()), 0.5 * setup.radius)
-        return GIOROM(setup, recon, width=self.width, depth=self.depth, in_layers=self.in_layers,
-                      out_layers=self.out_layers, grid=self.grid, gno_radius=gno_radius,
+        return GIOROM(setup, recon, width=self.width, depth=self.depth, in_layers=self.in_depth,
+                      out_layers=self.out_depth, grid=self.grid, gno_radius=gno_radius,
                       gno_channels=self.gno_channels, fno_width=self.fno_width, fno_modes=self.fno_modes,
-                      fno_layers=self.fno_layers, key=k2)
+                      fno_layers=self.fno_depth, key=k2)
 
     def subsets(self) -> np.ndarray:
-        """Training subsets [M_train, n_subsets, n_sparse]: FPS from random starts, or random draws."""
+        """Training subsets [M_train, num_subsets, num_sparse]: FPS from random starts, or random draws."""
         return _training_subsets(self)
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         m, t, rng = self._sample_times(step, seed)
         train = self.data()["train"]
-        idx = self.subsets()[m, rng.integers(0, self.n_subsets, self.batch_size)]  # [B, n]
+        idx = self.subsets()[m, rng.integers(0, self.num_subsets, self.batch_size)]  # [B, n]
         frames = t[:, None] + np.arange(-self.window, 2)[None]
         pos = train["position"]
         return {
@@ -353,9 +324,9 @@ class GIOROMTask(_ParticleTask):
         def one(pos, ptype, k, s_ref, s_cur, d_ref, d_cur):
             window, target = noisy_inputs_and_target(pos, model.setup, key=k)
             acc, count = model.forward(window, ptype)
-            acc_mse = jnp.mean(jnp.sum((acc - target) ** 2, -1))
+            acc_mse = _mse(acc, target)
             dense = model.reconstruct(s_ref, s_cur, d_ref)
-            rec = jnp.mean(jnp.sum((dense - d_cur) ** 2, -1)) / model.reconstructor.scale**2
+            rec = _mse(dense, d_cur) / model.reconstructor.scale**2
             return acc_mse, rec, count
 
         acc_mse, rec, count = jax.vmap(one)(batch["positions"], batch["ptype"], keys, batch["sparse_ref"],
@@ -364,73 +335,23 @@ class GIOROMTask(_ParticleTask):
         fill = jnp.max(count) / model.setup.max_edges(batch["positions"].shape[2])
         return loss, {"acc_mse": jnp.mean(acc_mse), "recon_mse": jnp.mean(rec), "edge_fill": fill}
 
-    def evaluate(self, model: GIOROM, *, key, run_dir: Path) -> dict[str, float]:
-        test = self.data()["test"]
-        names = self._material_names()
-        c, steps, limits = self.window, self._rollout_steps(), self.limits()
-        per_traj, mats, saved = [], [], {}
-        for i in self._test_indices():
-            x, ptype = test["position"][i], test["particle_type"][i]
-            idx = eval_subset(x[0], self.sparsity)
-            true = x[c + 1 : c + 1 + steps]
-            w0, p0 = jnp.asarray(x[: c + 1, idx]), jnp.asarray(ptype[idx])
-            pred_s = rollout_positions(model, w0, p0, steps, limits)
-            free = pred_s if limits is None else rollout_positions(model, w0, p0, steps)
-            dense = np.asarray(reconstruct_frames(model, jnp.asarray(x[0, idx]), pred_s, jnp.asarray(x[0])))
-            oracle = np.asarray(reconstruct_frames(model, jnp.asarray(x[0, idx]), jnp.asarray(true[:, idx]),
-                                                   jnp.asarray(x[0])))
-            pred_s = np.asarray(pred_s)
-            one, const = one_step_errors(model, x[:, idx], ptype[idx], c, self.one_step_stride)
-            r = {
-                "one_step_mse": one,
-                "one_step_mse_constant_velocity": const,
-                "rollout_mse": float(np.mean(np.sum((pred_s - true[:, idx]) ** 2, -1))),
-                "rollout_mse_unprojected": float(np.mean(np.sum((np.asarray(free) - true[:, idx]) ** 2, -1))),
-                "dense_mse": float(np.mean(np.sum((dense - true) ** 2, -1))),
-                "dense_rel_l2": float(displacement_rel_l2(dense, true, x[0])),
-                "chamfer": float(np.mean(frame_chamfer(jnp.asarray(dense), jnp.asarray(true)))),
-                "recon_only_mse": float(np.mean(np.sum((oracle - true) ** 2, -1))),
-                "recon_only_chamfer": float(np.mean(frame_chamfer(jnp.asarray(oracle), jnp.asarray(true)))),
-                "max_abs_position": float(np.abs(pred_s).max()),
-            }
-            per_traj.append(r)
-            mat = names[int(ptype[0])]
-            mats.append(mat)
-            if mat not in saved:
-                saved[mat] = (x[: c + 1 + steps], np.concatenate([x[: c + 1], dense]),
-                              np.concatenate([x[: c + 1, idx], pred_s]), idx)
-        out = self._aggregate(per_traj, mats)
-        x0, p0 = test["position"][0], test["particle_type"][0]
-        idx0 = eval_subset(x0[0], self.sparsity)
-        out["ms_per_step"] = rollout_ms_per_step(model, x0[: c + 1, idx0], p0[idx0], self.timing_steps,
-                                                 self.timing_repeats, limits=limits)
-        out["ms_per_step_with_recon"] = rollout_ms_per_step(model, x0[: c + 1, idx0], p0[idx0], self.timing_steps,
-                                                            self.timing_repeats, dense_ref=x0[0],
-                                                            sparse_ref=x0[0, idx0], limits=limits)
-        out["n_params"] = float(self._n_params(model))
-        out["n_sparse"] = float(len(idx0))
-        out["n_particles"] = float(self.n_particles)
-        out["radius"] = float(model.setup.radius)
-        _save_rollouts(run_dir, saved, "giorom")
-        if self.figures:
-            _figures(run_dir, {k: v[:2] for k, v in saved.items()}, f"GIOROM ({100 * self.sparsity:g}%)", model.setup)
-        return out
-
 
 @functools.lru_cache(maxsize=8)
 def _training_subsets(task: GIOROMTask) -> np.ndarray:
     x0 = jnp.asarray(task.data()["train"]["position"][:, 0])  # [M, N, 2]
     m, n = x0.shape[:2]
-    k, n_subsets = task.n_sparse, task.n_subsets
-    rng = np.random.default_rng(12345)
+    k, num_subsets = task.num_sparse, task.num_subsets
+    rng = np.random.default_rng(SUBSET_SEED)
     if task.sampling == "random":
-        return np.stack([[rng.permutation(n)[:k] for _ in range(n_subsets)] for _ in range(m)]).astype(np.int32)
-    starts = jnp.asarray(rng.integers(0, n, (m, n_subsets)), jnp.int32)
+        return np.stack([[rng.permutation(n)[:k] for _ in range(num_subsets)] for _ in range(m)]).astype(np.int32)
+    starts = jnp.asarray(rng.integers(0, n, (m, num_subsets)), jnp.int32)
     fps = jax.jit(jax.vmap(jax.vmap(lambda x, s: farthest_point_sampling(x, k, start=s), (None, 0)), (0, 0)))
     return np.asarray(fps(x0, starts))
 
 
-def _save_rollouts(run_dir: Path, saved: dict, prefix: str) -> None:
+def _save_rollouts(run_dir: Path, saved: dict) -> None:
+    """`rollouts.npz`: per material `<m>_true`, `<m>_pred` (dense) and, for sparse models,
+    `<m>_sparse_pred` and `<m>_sparse_idx`."""
     arrays = {}
     for mat, item in saved.items():
         arrays[f"{mat}_true"] = item[0]
@@ -440,14 +361,3 @@ def _save_rollouts(run_dir: Path, saved: dict, prefix: str) -> None:
             arrays[f"{mat}_sparse_idx"] = item[3]
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     np.savez_compressed(Path(run_dir) / "rollouts.npz", **arrays)
-
-
-def _figures(run_dir: Path, saved: dict, label: str, setup: ParticleSetup) -> None:
-    """Snapshots of the first test trajectory per material: truth and prediction, four frames."""
-    rows = {}
-    for mat, (true, pred) in saved.items():
-        rows[f"{mat}: truth"] = true
-        rows[f"{mat}: {label}"] = pred
-    t = next(iter(saved.values()))[0].shape[0]
-    frames = sorted({setup.window, t // 3, 2 * t // 3, t - 1})
-    snapshot_figure(Path(run_dir) / "snapshots.png", rows, frames)

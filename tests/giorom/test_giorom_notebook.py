@@ -6,8 +6,8 @@ from notebook_util import execute_notebook
 
 @pytest.mark.slow
 def test_giorom_notebook_runs(repo, tmp_path):
-    params = {"steps_gns": 6, "steps_giorom": 6, "sparsities": [0.25], "n_particles": 64, "n_frames": 12,
-              "n_train": 1, "n_test": 1, "scaling_counts": [64], "timing_steps": 2, "scaling_steps": 2,
+    params = {"steps_gns": 6, "steps_giorom": 6, "sparsities": [0.25], "num_particles": 64, "num_frames": 12,
+              "num_train": 1, "num_test": 1, "scaling_counts": [64], "timing_steps": 2, "scaling_steps": 2,
               "runs_dir": str(tmp_path / "runs")}
     out = execute_notebook(repo / "notebooks/05_giorom.py", params, tmp_path)
     text = out.read_text()

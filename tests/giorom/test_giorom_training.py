@@ -7,8 +7,9 @@ import pytest
 
 from sciml.runner import run
 
-TINY = ["task.n_particles=96", "task.n_frames=40", "task.n_train=2", "task.n_test=1", "task.materials=[elastic]",
-        "task.cache=false", "task.width=32", "task.batch_size=4", "task.eval_steps=12", "task.timing_steps=2",
+TINY = ["task.num_particles=96", "task.num_frames=40", "task.num_train=2", "task.num_test=1",
+        "task.materials=[elastic]", "task.cache=false", "task.width=32", "task.batch_size=4", "task.eval_steps=12",
+        "task.timing_steps=2",
         "task.timing_repeats=1", "task.figures=false", "task.eval_sparsities=[0.25]", "task.grid=16",
         "task.fno_modes=4", "task.fno_width=16", "task.gno_channels=16", "task.recon_grid=32",
         "train.log_every=50", "train.checkpoint_every=1000", "optim.lr=3e-3", "optim.warmup=20"]
@@ -38,5 +39,5 @@ def test_task_validation():
         GNSTask(materials=("lava",))
     with pytest.raises(ValueError, match="fno_modes"):
         GIOROMTask(grid=16, fno_modes=12)
-    with pytest.raises(ValueError, match="n_frames"):
-        GNSTask(n_frames=4)
+    with pytest.raises(ValueError, match="num_frames"):
+        GNSTask(num_frames=4)

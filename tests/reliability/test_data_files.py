@@ -30,7 +30,7 @@ def fake_mpm(monkeypatch, tmp_path):
         return {"position": pos, "particle_type": np.zeros((m, n_particles), np.int32)}
 
     monkeypatch.setattr(particles, "simulate_scenes", simulate_scenes)
-    monkeypatch.setattr(particles, "DATA_DIR", tmp_path)
+    monkeypatch.setenv("SCIML_DATA_DIR", str(tmp_path))  # the shared data cache (sciml.data.cache)
     return calls
 
 
