@@ -294,6 +294,6 @@ def evaluate_rollouts(
     out["n_params"] = float(count_params(model))
     if fraction is not None:
         out["n_sparse"] = float(len(idx0))
-    out["n_particles"] = float(x0.shape[0])
+    out["n_particles"] = float(x0.shape[1])  # x0: [T, N, 2]
     out["radius"] = float(model.setup.radius)
     return out, saved
