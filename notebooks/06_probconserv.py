@@ -33,7 +33,7 @@
 #   the original code, whose ProbConserv-ANP evaluation loads the plain ANP's weights).
 # - **SoftC-ANP**: a second ANP trained with a PDE-residual penalty (JAX autodiff) on its mean.
 #
-# **Deviations from the original code's configuration (scale):** hidden size 32 instead of 128, batches of
+# **Deviations from the original code's configuration (scale):** width 32 instead of 128, batches of
 # 16 functions instead of 250, 600-1500 Adam steps instead of 500 epochs over 10k functions, 2k training
 # functions, SoftC's residual on 25 random targets per function instead of all 100, a 101-point grid and
 # 30 latent samples instead of 201 and 100. The ANP maps (t, x) to [0, 1]^2 inside the network (Stefan's
@@ -45,7 +45,7 @@
 equations = ["stefan", "pme", "heat"]            # the three GPME cases (hard, medium, easy)
 methods = ["anp", "softc"]                      # trainings; HardC / ProbConserv are applied to "anp"
 steps = {"stefan": 1500, "pme": 600, "heat": 600}   # Adam steps per training
-hidden = 32
+width = 32                                      # hidden width of the ANP (original: 128)
 batch_size = 16
 num_test = 50                                   # context sets per test parameter (original: 50)
 eval_samples = 30                               # latent samples (original: 100)
@@ -71,9 +71,9 @@ started = time.perf_counter()
 runs = {}
 for eq in equations:
     for method in methods:
-        overrides = [f"task.method={method}", f"train.steps={steps[eq]}", f"task.hidden={hidden}",
+        overrides = [f"task.method={method}", f"train.steps={steps[eq]}", f"task.width={width}",
                      f"task.batch_size={batch_size}", f"task.num_test={num_test}", f"task.eval_samples={eval_samples}",
-                     f"task.eval_nx={eval_nx}", f"name={eq}_{method}_h{hidden}_s{steps[eq]}", *extra]
+                     f"task.eval_nx={eval_nx}", f"name={eq}_{method}_h{width}_s{steps[eq]}", *extra]
         t0 = time.perf_counter()
         runs[eq, method] = run(f"experiments/probconserv/{eq}.yaml", overrides, runs_dir=runs_dir, progress=False)
         print(f"{eq:>6} {method:>5}: {time.perf_counter() - t0:6.0f} s  ({runs[eq, method].dir})")
@@ -211,6 +211,7 @@ if "stefan" in equations:
 
 # %%
 from sciml.probconserv import trapezoid_weights, update_grid
+from sciml.timing import median_seconds
 
 rng = np.random.default_rng(0)
 x201 = np.linspace(0.0, 1.0, 201)
@@ -218,14 +219,9 @@ mean201, var201 = rng.normal(size=(201, 201)), rng.uniform(1e-4, 1e-2, size=(201
 mass201 = rng.normal(size=201)
 update_timing = {}
 for dense in (False, True):
-    update_grid(mean201, var201, x201, mass201, dense=dense)  # compile
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        out = update_grid(mean201, var201, x201, mass201, dense=dense)
-        times.append(time.perf_counter() - t0)
+    out = update_grid(mean201, var201, x201, mass201, dense=dense)
     path = "dense" if dense else "diagonal"
-    update_timing[path] = 1e3 * float(np.median(times))
+    update_timing[path] = 1e3 * median_seconds(lambda d=dense: update_grid(mean201, var201, x201, mass201, dense=d))
     violation = np.abs(out[0] @ trapezoid_weights(x201) - mass201).max()
     print(f"{path:>8} path: {update_timing[path]:8.2f} ms   (max |G mu~ - b| = {violation:.1e})")
 

@@ -9,6 +9,10 @@ mean still satisfies G mu = b because the constraint is linear).
 Metrics at one time t, averaged over test functions with standard errors sd / sqrt(n):
 CE = trapz_x(mu) - U(t) (signed), MSE = mean_x (mu - u)^2, LL = mean_x log N(u | mu, sigma^2).
 
+`evaluate_tests` runs the whole evaluation of one trained model on given test sets (tables per test
+parameter, the sigma_G sweep, Stefan front positions and the CE(t) curve) and returns the metrics and a
+JSON-able results dict for `sciml.probconserv.figures`.
+
 Reference: Hansen et al., ICML 2023, Sec. 4 (metrics, Tables 1-3) and Sec. 4.3 (shock position).
 """
 
@@ -27,6 +31,11 @@ from sciml.probconserv.anp import ANP, predict_samples
 from sciml.probconserv.update import MIN_VARIANCE, hardc_grid, sample_conditioned, trapezoid_weights, update_grid
 
 METHODS = ("anp", "hardc", "probconserv")
+
+
+def evaluated_methods(trained: str) -> tuple[str, ...]:
+    """The rows one training gives: an ANP gives ANP, HardC and ProbConserv; a SoftC-trained ANP gives SoftC."""
+    return METHODS if trained == "anp" else ("softc",)
 
 
 def test_set(
@@ -167,3 +176,97 @@ def front_samples(
         draws = means[:, None, :] + stds[:, None, :] * rng.standard_normal((S, per_sample, means.shape[-1]))
     fronts = front_position(np.asarray(draws).reshape(S * per_sample, -1), x, threshold)
     return fronts[rng.permutation(S * per_sample)[:num_draws]]
+
+
+def _scores_table(mean: np.ndarray, var: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Mean and standard error of CE, MSE and LL at the first time of `data`."""
+    return {name: summary(vals[:, 0]) for name, vals in scores(mean, var, data).items()}
+
+
+def fronts(
+    means: np.ndarray,
+    stds: np.ndarray,
+    data: dict[str, np.ndarray],
+    u_star: float,
+    methods: tuple[str, ...],
+    *,
+    key: PRNGKeyArray,
+    num_draws: int,
+) -> dict[str, np.ndarray]:
+    """Stefan front positions from posterior draws at the evaluation time, pooled over test functions,
+    beside the exact front (`true`)."""
+    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+    out = {"true": gpme.stefan_front(data["times"], u_star)}
+    for j, method in enumerate(methods):
+        draws = [front_samples(method, means[f, :, 0], stds[f, :, 0], data["x"], float(data["mass"][0]),
+                               seed=seed + 1000 * j + f, num_draws=num_draws)
+                 for f in range(means.shape[0])]
+        out[method] = np.concatenate(draws)
+    return out
+
+
+def ce_curve(
+    model: ANP, data: dict[str, np.ndarray], methods: tuple[str, ...], *, key: PRNGKeyArray, num_samples: int
+) -> dict[str, list[float]]:
+    """Mean |CE(t)| over the context sets of `data` (a `test_set` on several times), per method."""
+    means, stds = predict(model, data, key=key, num_samples=num_samples)
+    curve = {"t": data["times"].tolist()}
+    for method in methods:
+        m, v = mixture(*constrain(method, means, stds, data["x"], data["mass"]))
+        curve[method] = np.abs(scores(m, v, data)["ce"]).mean(0).tolist()
+    return curve
+
+
+def evaluate_tests(
+    model: ANP,
+    tests: list[tuple[str, float, dict[str, np.ndarray]]],
+    curve_data: dict[str, np.ndarray],
+    *,
+    equation: str,
+    trained: str,
+    num_samples: int,
+    sigma_g_sweep: tuple[float, ...] = (),
+    front_draws: int = 0,
+    key: PRNGKeyArray,
+) -> tuple[dict[str, float], dict]:
+    """Every metric of one trained model: per test parameter, the table of each method, the sigma_G
+    sweep (ANP trainings) and the Stefan front positions; and the CE(t) curve on `curve_data`.
+
+    `tests` holds (label, parameter, `test_set` at the evaluation time), the first one also drawn as
+    the profile figure. Returns the flat metrics (`<label>/<method>/<ce|mse|ll>[_se]`, ...) and a
+    JSON-able results dict (tables, sweep, fronts, curve, profile) for `sciml.probconserv.figures`.
+    """
+    methods = evaluated_methods(trained)
+    out: dict[str, float] = {}
+    results: dict = {"equation": equation, "trained": trained, "tables": {}, "sweep": {}}
+    profile = None
+    k_table, k_curve, k_front = jax.random.split(key, 3)
+    for i, (label, value, data) in enumerate(tests):
+        means, stds = predict(model, data, key=jax.random.fold_in(k_table, i), num_samples=num_samples)
+        table = {}
+        for method in methods:
+            m, v = mixture(*constrain(method, means, stds, data["x"], data["mass"]))
+            table[method] = _scores_table(m, v, data)
+            for name, (mean, se) in table[method].items():
+                out[f"{label}/{method}/{name}"] = mean
+                out[f"{label}/{method}/{name}_se"] = se
+            if i == 0:
+                profile = profile or {"x": data["x"], "u": data["u"][0], "xc": data["xc"][0], "yc": data["yc"][0]}
+                profile[method] = (m[0, 0], v[0, 0])
+        results["tables"][label] = table
+        if trained == "anp":
+            for sg in sigma_g_sweep:
+                m, v = mixture(*constrain("probconserv", means, stds, data["x"], data["mass"], sg))
+                results["sweep"].setdefault(label, {})[f"{sg:g}"] = _scores_table(m, v, data)
+                out[f"{label}/probconserv_sg{sg:g}/ce"] = results["sweep"][label][f"{sg:g}"]["ce"][0]
+        if equation == "stefan":
+            fr = fronts(means, stds, data, value, methods, key=jax.random.fold_in(k_front, i), num_draws=front_draws)
+            results.setdefault("fronts", {})[label] = {k: v.tolist() for k, v in fr.items()}
+            out[f"{label}/front_true"] = float(fr["true"][0])
+            for method in methods:
+                out[f"{label}/{method}/front_mean"] = float(fr[method].mean())
+                out[f"{label}/{method}/front_sd"] = float(fr[method].std())
+    results["curve"] = ce_curve(model, curve_data, methods, key=k_curve, num_samples=num_samples)
+    results["profile"] = {k: (np.asarray(v).tolist() if not isinstance(v, tuple) else [a.tolist() for a in v])
+                          for k, v in profile.items()}
+    return out, results

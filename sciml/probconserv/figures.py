@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from sciml import plot
+from sciml.data import gpme
 
 LABELS = {"anp": "ANP", "softc": "SoftC-ANP", "hardc": "HardC-ANP", "probconserv": "ProbConserv-ANP"}
 COLORS = {"anp": "tab:blue", "softc": "tab:orange", "hardc": "tab:green", "probconserv": "tab:red"}
@@ -44,7 +45,8 @@ def profile(results: dict, path: Path | str) -> Path:
 
 
 def _eval_time(results: dict) -> str:
-    return {"heat": "0.5", "pme": "0.5", "stefan": "0.05"}.get(results.get("equation", ""), "t")
+    case = gpme.CASES.get(results.get("equation", ""))
+    return f"{case.eval_time:g}" if case else "t"
 
 
 def ce_curve(results: dict, path: Path | str) -> Path:

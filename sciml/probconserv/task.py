@@ -12,7 +12,7 @@ Evaluation (written to `run_dir/results.json` and as PNG figures):
 - |CE(t)| over time for `curve_functions` functions;
 - Stefan: front positions from posterior samples at t = 0.05 against the exact front 2 z1 sqrt(t).
 
-Deviations (small-scale, all configurable): hidden 32 instead of 128, batches of 16 instead of 250
+Deviations (small-scale, all configurable): width 32 instead of 128, batches of 16 instead of 250
 functions, 600-1500 steps instead of 500 epochs of 10k functions (2k training functions here), 101 grid
 points and 30 latent samples instead of 201 and 100; the experiments compute SoftC's residual on 25
 random targets per function instead of all 100 (`softc_points`).
@@ -33,9 +33,15 @@ from jaxtyping import PRNGKeyArray
 
 from sciml.data import gpme
 from sciml.probconserv import evaluation as ev
+from sciml.probconserv import figures
 from sciml.probconserv.anp import ANP, anp_elbo_loss
 from sciml.probconserv.softc import softc_penalty
 from sciml.runner.task import Task, register_task
+from sciml.validate import check_choice, check_range, check_ranges
+
+#: NumPy streams under `data_seed` (the training parameters) and the runner's seed (the batches).
+TRAIN_PARAMS_STREAM = 7
+BATCH_STREAM = 11
 
 
 @register_task("probconserv")
@@ -43,7 +49,7 @@ from sciml.runner.task import Task, register_task
 class ProbConservTask(Task):
     equation: str = "stefan"  # heat | pme | stefan
     method: str = "anp"  # anp | softc (HardC and ProbConserv are applied to the trained ANP)
-    hidden: int = 32  # the original uses 128
+    width: int = 32  # hidden width of the ANP (the original uses 128)
     num_heads: int = 4
     context_t: int = 10  # contexts: context_t stratified times x context_x sorted positions
     context_x: int = 10
@@ -63,25 +69,19 @@ class ProbConservTask(Task):
     curve_times: int = 11  # times of the CE(t) curve
     curve_functions: int = 10
     front_draws: int = 200  # posterior draws per test function for the Stefan front
-    test_seed: int = 2023
+    eval_seed: int = 2023  # the test context sets
 
     def __post_init__(self):
-        if self.equation not in gpme.EQUATIONS:
-            raise ValueError(f"equation must be one of {gpme.EQUATIONS}, got {self.equation!r}")
-        if self.method not in ("anp", "softc"):
-            raise ValueError(f"method must be 'anp' or 'softc', got {self.method!r}")
-        for name in ("hidden", "num_heads", "context_t", "context_x", "target_t", "target_x", "batch_size",
-                     "num_train_functions", "num_test", "eval_samples", "curve_functions", "front_draws"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.hidden % self.num_heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by num_heads ({self.num_heads})")
-        if self.eval_nx < 2 or self.curve_times < 1:
-            raise ValueError(f"need eval_nx >= 2 and curve_times >= 1, got {self.eval_nx}, {self.curve_times}")
-        if self.softc_points < 0:
-            raise ValueError(f"softc_points must be >= 0 (0 = all targets), got {self.softc_points}")
-        if self.softc_weight < 0 or any(s <= 0 for s in self.sigma_g_sweep):
-            raise ValueError("softc_weight must be >= 0 and every sigma_g_sweep value > 0")
+        check_choice("equation", self.equation, gpme.EQUATIONS)
+        check_choice("method", self.method, ("anp", "softc"))
+        check_ranges(self, **{name: {"ge": 1} for name in (
+            "width", "num_heads", "context_t", "context_x", "target_t", "target_x", "batch_size",
+            "num_train_functions", "num_test", "eval_samples", "curve_functions", "front_draws", "curve_times")})
+        if self.width % self.num_heads:
+            raise ValueError(f"width ({self.width}) must be divisible by num_heads ({self.num_heads})")
+        check_ranges(self, eval_nx={"ge": 2}, softc_points={"ge": 0}, softc_weight={"ge": 0})
+        for sg in self.sigma_g_sweep:
+            check_range("sigma_g_sweep", sg, gt=0)
 
     # ------------------------------------------------------------------------------------------ model
 
@@ -90,14 +90,15 @@ class ProbConservTask(Task):
         return gpme.get_case(self.equation)
 
     def init(self, *, key: PRNGKeyArray) -> ANP:
-        return ANP(hidden=self.hidden, num_heads=self.num_heads, input_range=(self.case.t_range, self.case.x_range),
+        return ANP(hidden=self.width, num_heads=self.num_heads, input_range=(self.case.t_range, self.case.x_range),
                    key=key)
 
     def train_params(self) -> np.ndarray:
-        return gpme.sample_params(self.equation, self.num_train_functions, np.random.default_rng([self.data_seed, 7]))
+        rng = np.random.default_rng([self.data_seed, TRAIN_PARAMS_STREAM])
+        return gpme.sample_params(self.equation, self.num_train_functions, rng)
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([seed, step, 11])
+        rng = np.random.default_rng([seed, step, BATCH_STREAM])
         params = self.train_params()[rng.integers(0, self.num_train_functions, size=self.batch_size)]
         b = gpme.sample_batch(self.equation, params, rng, n_context=(self.context_t, self.context_x),
                               n_target=(self.target_t, self.target_x))
@@ -125,7 +126,7 @@ class ProbConservTask(Task):
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return ev.METHODS if self.method == "anp" else ("softc",)
+        return ev.evaluated_methods(self.method)
 
     def test_parameters(self) -> list[tuple[str, float]]:
         """(label, value) of each test parameter, e.g. ("u*=0.6", 0.6); out-of-distribution ones last."""
@@ -135,7 +136,7 @@ class ProbConservTask(Task):
     def test_data(self, param: float, times=None, num_functions: int | None = None) -> dict[str, np.ndarray]:
         times = [self.case.eval_time] if times is None else times
         return ev.test_set(self.equation, param, num_functions=num_functions or self.num_test, nx=self.eval_nx,
-                           times=times, seed=self.test_seed, n_context=(self.context_t, self.context_x))
+                           times=times, seed=self.eval_seed, n_context=(self.context_t, self.context_x))
 
     def curve_time_grid(self) -> np.ndarray:
         t0, t1 = self.case.t_range
@@ -143,72 +144,18 @@ class ProbConservTask(Task):
 
     def evaluate(self, model: ANP, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]:
         run_dir = Path(run_dir)
-        out: dict[str, float] = {}
-        results: dict = {"equation": self.equation, "trained": self.method, "tables": {}, "sweep": {}}
-        profile = None
-        k_table, k_curve, k_front = jax.random.split(key, 3)
-        for i, (label, value) in enumerate(self.test_parameters()):
-            data = self.test_data(value)
-            means, stds = ev.predict(model, data, key=jax.random.fold_in(k_table, i), num_samples=self.eval_samples)
-            table = {}
-            for method in self.methods:
-                m, v = ev.mixture(*ev.constrain(method, means, stds, data["x"], data["mass"]))
-                sc = ev.scores(m, v, data)
-                table[method] = {name: ev.summary(vals[:, 0]) for name, vals in sc.items()}
-                for name, (mean, se) in table[method].items():
-                    out[f"{label}/{method}/{name}"] = mean
-                    out[f"{label}/{method}/{name}_se"] = se
-                if i == 0:
-                    profile = profile or {"x": data["x"], "u": data["u"][0], "xc": data["xc"][0], "yc": data["yc"][0]}
-                    profile[method] = (m[0, 0], v[0, 0])
-            results["tables"][label] = table
-            if self.method == "anp":
-                for sg in self.sigma_g_sweep:
-                    m, v = ev.mixture(*ev.constrain("probconserv", means, stds, data["x"], data["mass"], sg))
-                    sc = ev.scores(m, v, data)
-                    results["sweep"].setdefault(label, {})[f"{sg:g}"] = {n: ev.summary(a[:, 0]) for n, a in sc.items()}
-                    out[f"{label}/probconserv_sg{sg:g}/ce"] = results["sweep"][label][f"{sg:g}"]["ce"][0]
-            if self.equation == "stefan":
-                fronts = self._fronts(means, stds, data, value, jax.random.fold_in(k_front, i))
-                results.setdefault("fronts", {})[label] = {k: v.tolist() for k, v in fronts.items()}
-                out[f"{label}/front_true"] = float(fronts["true"][0])
-                for method in self.methods:
-                    out[f"{label}/{method}/front_mean"] = float(fronts[method].mean())
-                    out[f"{label}/{method}/front_sd"] = float(fronts[method].std())
-        results["curve"] = self._ce_curve(model, k_curve)
-        results["profile"] = {k: (np.asarray(v).tolist() if not isinstance(v, tuple) else [a.tolist() for a in v])
-                              for k, v in profile.items()}
+        params = self.test_parameters()
+        tests = [(label, value, self.test_data(value)) for label, value in params]
+        # |CE(t)| over time on `curve_functions` context sets of the first test parameter
+        curve = self.test_data(params[0][1], times=self.curve_time_grid(), num_functions=self.curve_functions)
+        out, results = ev.evaluate_tests(
+            model, tests, curve, equation=self.equation, trained=self.method, num_samples=self.eval_samples,
+            sigma_g_sweep=self.sigma_g_sweep, front_draws=self.front_draws, key=key,
+        )
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "results.json").write_text(json.dumps(results))
-        self._figures(results, run_dir)
-        return out
-
-    def _ce_curve(self, model: ANP, key: PRNGKeyArray) -> dict:
-        """Mean |CE(t)| over `curve_functions` context sets of the first test parameter."""
-        times = self.curve_time_grid()
-        data = self.test_data(self.test_parameters()[0][1], times=times, num_functions=self.curve_functions)
-        means, stds = ev.predict(model, data, key=key, num_samples=self.eval_samples)
-        curve = {"t": times.tolist()}
-        for method in self.methods:
-            m, v = ev.mixture(*ev.constrain(method, means, stds, data["x"], data["mass"]))
-            curve[method] = np.abs(ev.scores(m, v, data)["ce"]).mean(0).tolist()
-        return curve
-
-    def _fronts(self, means, stds, data, u_star, key) -> dict[str, np.ndarray]:
-        """Front positions from posterior draws at the evaluation time, pooled over test functions."""
-        seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
-        fronts = {"true": gpme.stefan_front(data["times"], u_star)}
-        for j, method in enumerate(self.methods):
-            draws = [ev.front_samples(method, means[f, :, 0], stds[f, :, 0], data["x"], float(data["mass"][0]),
-                                      seed=seed + 1000 * j + f, num_draws=self.front_draws)
-                     for f in range(means.shape[0])]
-            fronts[method] = np.concatenate(draws)
-        return fronts
-
-    def _figures(self, results: dict, run_dir: Path) -> None:
-        from sciml.probconserv import figures
-
         figures.profile(results, run_dir / "profile.png")
         figures.ce_curve(results, run_dir / "ce_vs_t.png")
         if "fronts" in results:
             figures.fronts(results, run_dir / "fronts.png")
+        return out

@@ -14,7 +14,7 @@ def test_probconserv_notebook_runs(repo, tmp_path):
              "train.checkpoint_every=0"]
     out = execute_notebook(
         repo / "notebooks/06_probconserv.py",
-        {"equations": ["stefan"], "methods": ["anp", "softc"], "steps": {"stefan": 10}, "hidden": 8,
+        {"equations": ["stefan"], "methods": ["anp", "softc"], "steps": {"stefan": 10}, "width": 8,
          "batch_size": 4, "num_test": 4, "eval_samples": 4, "eval_nx": 21, "extra": extra,
          "runs_dir": str(runs_dir)},
         tmp_path,

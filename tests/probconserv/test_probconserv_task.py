@@ -21,7 +21,7 @@ def test_bad_task_fields_raise():
     with pytest.raises(ValueError, match="method must be"):
         ProbConservTask(method="pinn")
     with pytest.raises(ValueError, match="divisible"):
-        ProbConservTask(hidden=30, num_heads=4)
+        ProbConservTask(width=30, num_heads=4)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         ProbConservTask(batch_size=0)
     with pytest.raises(ValueError, match="sigma_g_sweep"):
@@ -41,7 +41,7 @@ def test_batch_is_a_pure_function_of_seed_and_step():
 
 @pytest.mark.slow
 def test_softc_loss_adds_the_pde_penalty():
-    kw = dict(equation="pme", hidden=8, num_heads=2, batch_size=2, context_t=2, context_x=3, target_t=2, target_x=2)
+    kw = dict(equation="pme", width=8, num_heads=2, batch_size=2, context_t=2, context_x=3, target_t=2, target_x=2)
     anp, softc = ProbConservTask(**kw), ProbConservTask(method="softc", softc_weight=2.0, **kw)
     model = anp.init(key=jax.random.PRNGKey(0))
     batch = anp.batch(0, seed=0)
@@ -63,7 +63,7 @@ def heldout_ll(task, model, *, key):
 
 @pytest.mark.slow
 def test_small_training_beats_init_and_probconserv_conserves(repo, tmp_path):
-    overrides = ["task.hidden=16", "task.batch_size=8", "train.steps=120", "train.log_every=40",
+    overrides = ["task.width=16", "task.batch_size=8", "train.steps=120", "train.log_every=40",
                  "train.checkpoint_every=0", "optim.lr=3e-3", "optim.warmup=10", "name=tiny", *TINY_EVAL]
     r = run(repo / "experiments/probconserv/stefan.yaml", overrides, runs_dir=tmp_path, progress=False)
     f = r.final
