@@ -28,6 +28,7 @@ from jaxtyping import Bool, Float, Int
 from sciml.data.cache import cached_arrays
 from sciml.data.torch_archive import read_torch_tensor
 from sciml.sim.gillespie import check_rate_matrix, simulate_many
+from sciml.validate import check_choice
 
 #: Every process is padded to this many states (the released FIM-MJP model's size).
 MAX_STATES = 6
@@ -150,21 +151,20 @@ def sample_observation_masks(
     mode "irregular": each path keeps L ~ U{length_range} grid points chosen uniformly at random.
     Reference: docs/references.md FIM.1 ("reg" and "rand" grids).
     """
+    check_choice("mode", mode, ("regular", "irregular"))
     if mode == "regular":
         stride = int(rng.choice(stride_choices))
         m = np.zeros(grid_size, dtype=bool)
         m[::stride] = True
         return np.broadcast_to(m, (num_paths, grid_size)).copy()
-    if mode == "irregular":
-        lo, hi = length_range
-        if not 1 <= lo <= hi <= grid_size:
-            raise ValueError(f"length_range must satisfy 1 <= lo <= hi <= grid_size, got {length_range}")
-        lengths = rng.integers(lo, hi + 1, size=num_paths)
-        # the L smallest of G random keys are a uniformly random L-subset of the grid
-        order = np.argsort(rng.random((num_paths, grid_size)), axis=1)
-        ranks = np.argsort(order, axis=1)
-        return ranks < lengths[:, None]
-    raise ValueError(f"unknown observation mode {mode!r}; valid: 'regular', 'irregular'")
+    lo, hi = length_range
+    if not 1 <= lo <= hi <= grid_size:
+        raise ValueError(f"length_range must satisfy 1 <= lo <= hi <= grid_size, got {length_range}")
+    lengths = rng.integers(lo, hi + 1, size=num_paths)
+    # the L smallest of G random keys are a uniformly random L-subset of the grid
+    order = np.argsort(rng.random((num_paths, grid_size)), axis=1)
+    ranks = np.argsort(order, axis=1)
+    return ranks < lengths[:, None]
 
 
 def compact_observations(

@@ -17,6 +17,7 @@ import scipy.optimize
 from jaxtyping import ArrayLike, Float, Int
 
 from sciml.fim.inference import check_paths
+from sciml.validate import check_choice
 
 #: Bounds on the fitted rates, relative to 1 / (smallest time step).
 MIN_RATE, MAX_RATE = 1e-6, 50.0
@@ -105,8 +106,7 @@ def mle_rate_matrix(
 
     Reference: Bladt & Sørensen 2005, Sec. 2.
     """
-    if method not in ("expm", "logm"):
-        raise ValueError(f"unknown method {method!r}; valid: 'expm', 'logm'")
+    check_choice("method", method, ("expm", "logm"))
     steps, counts = transition_counts(times, states, lengths, n_states)
     lo, hi = MIN_RATE / steps.min(), MAX_RATE / steps.min()
     Q0 = _logm_estimate(steps, counts, lo)

@@ -11,6 +11,7 @@ from sciml.probconserv.anp import anp_elbo_loss as anp_elbo_loss
 from sciml.probconserv.anp import gaussian_kl as gaussian_kl
 from sciml.probconserv.anp import mixture_moments as mixture_moments
 from sciml.probconserv.anp import predict_samples as predict_samples
+from sciml.probconserv.evaluation import evaluate_tests as evaluate_tests
 from sciml.probconserv.evaluation import front_position as front_position
 from sciml.probconserv.evaluation import front_samples as front_samples
 from sciml.probconserv.softc import pde_residual as pde_residual
