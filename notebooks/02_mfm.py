@@ -243,8 +243,9 @@ for ds in datasets:
 # %% [markdown]
 # ## Inference time per population
 # `infer_ms_per_population` is measured in each run's evaluation (adaptive Tsit5 at rtol = atol = 1e-4
-# over the whole population at once, after compilation). Training step times are in `make bench`
-# (`benchmarks/mfm.yaml`, which also holds the original's network and batch shapes).
+# over the whole population at once; `sciml.timing`: the median of 3 calls after a warm-up, compiled).
+# Training step times are in `make bench` (`benchmarks/mfm.yaml`, which also holds the original's network
+# and batch shapes).
 
 # %%
 for ds in datasets:

@@ -47,7 +47,7 @@ class GDETask(Task):
 
     Data: `normal` (mean ~ U[0, 5]^d, Sigma ~ cov_scale x inverse-Wishart(cov_df, I), cov_df = 0
     meaning the original's 10 (d - 1)); `shared_mean` (every mean at the centre, only Sigma varies,
-    so the mean-only encoder carries no information); `gmm` (`components` Gaussians from that prior
+    so the mean-only encoder carries no information); `gmm` (`num_components` Gaussians from that prior
     mixed with Dirichlet(`dirichlet_alpha`) weights).
     """
 
@@ -55,7 +55,7 @@ class GDETask(Task):
     dim: int = 2
     set_size: int = 128
     sets_per_batch: int = 64
-    components: int = 3
+    num_components: int = 3
     dirichlet_alpha: float = 1.0
     cov_df: int = 0
     cov_scale: float = 1.0
@@ -72,7 +72,7 @@ class GDETask(Task):
     ddpm_steps: int = 100
     flow_steps: int = 32
     noise_dim: int = 8
-    projections: int = 100
+    num_projections: int = 100
     chunk_size: int = 0  # > 0: encode held-out sets in chunks of this size and average
     eval_sets: int = 100  # sets whose reconstruction is measured
     eval_set_size: int = 0  # points per held-out set; 0 = set_size
@@ -90,8 +90,8 @@ class GDETask(Task):
             if value not in valid:
                 raise ValueError(f"{name} {value!r} is unknown; valid: {list(valid)}")
         positive = (
-            "dim set_size sets_per_batch components latent width enc_depth fc_depth num_heads gen_width "
-            "gen_depth ddpm_steps flow_steps noise_dim projections eval_sets eval_samples spearman_sets "
+            "dim set_size sets_per_batch num_components latent width enc_depth fc_depth num_heads gen_width "
+            "gen_depth ddpm_steps flow_steps noise_dim num_projections eval_sets eval_samples spearman_sets "
             "interp_steps"
         )
         for name in positive.split():
@@ -129,7 +129,7 @@ class GDETask(Task):
 
     def _params(self, rng: np.random.Generator, n: int) -> dict:
         return set_distributions(rng, n, self.data, self.dim, df=self.df, cov_scale=self.cov_scale,
-                                 components=self.components, alpha=self.dirichlet_alpha)
+                                 components=self.num_components, alpha=self.dirichlet_alpha)
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         """`sets_per_batch` fresh sets of `set_size` points: {"x": [B, m, d] float32}."""
@@ -156,7 +156,7 @@ class GDETask(Task):
         elif self.generator == "flow":
             generator = FlowMatching(self.dim, self.latent, w, d, self.flow_steps, key=kg)
         else:
-            generator = DirectGenerator(self.dim, self.latent, w, d, self.noise_dim, self.projections, key=kg)
+            generator = DirectGenerator(self.dim, self.latent, w, d, self.noise_dim, self.num_projections, key=kg)
         shift, scale = self.normalisation()
         return GDE(encoder, generator, shift, scale)
 

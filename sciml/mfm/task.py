@@ -135,18 +135,18 @@ class PopulationTask(Task):
     train_letters: str = ""  # "" = every capital letter not in val/test
     val_letters: str = "X"
     test_letters: str = "Y"
-    rotations: int = 8
+    num_rotations: int = 8
     letter_points: int = 1024  # points stored per letter population
     noise: float = SOURCE_NOISE
-    # synthetic patients (and h5ad: cells, test_patients)
-    patients: int = 40
-    test_patients: int = 8
+    # synthetic patients (and h5ad: num_cells, num_test_patients)
+    num_patients: int = 40
+    num_test_patients: int = 8
     holdout: str = "patient"  # patient | replicate
-    replicates: int = 2
+    num_replicates: int = 2
     patient_dim: int = 5
-    cell_types: int = 4
-    treatments: int = 3
-    cells: int = 512
+    num_cell_types: int = 4
+    num_treatments: int = 3
+    num_cells: int = 512
     h5ad_path: str = ""
     data_seed: int = 0
     # vector field
@@ -156,7 +156,7 @@ class PopulationTask(Task):
     residual: bool = True
     time_dim: int = 128
     time_scale: float = 10.0  # t is embedded as sinusoidal(time_scale * t)
-    fourier_features: int = 0
+    num_fourier_features: int = 0
     fourier_scale: float = 1.0
     # evaluation
     eval_populations: int = 8  # per split, spread evenly over the split
@@ -171,8 +171,9 @@ class PopulationTask(Task):
         check_coupling(self.coupling)
         if self.coupling == "paired" and self.data != "letters":
             raise ValueError(f"coupling 'paired' needs paired data (letters); {self.data} gives independent samples")
-        at_least_one = ("populations_per_batch", "points", "rotations", "letter_points", "patients", "replicates",
-                        "patient_dim", "cell_types", "treatments", "cells", "width", "eval_populations")
+        at_least_one = ("populations_per_batch", "points", "num_rotations", "letter_points", "num_patients",
+                        "num_replicates", "patient_dim", "num_cell_types", "num_treatments", "num_cells", "width",
+                        "eval_populations")
         check_ranges(self, **dict.fromkeys(at_least_one, {"ge": 1}))
         check_ranges(self, eval_steps={"ge": 0}, time_scale={"gt": 0}, eval_rtol={"gt": 0}, eval_points={"ge": 2})
         size = self.population_size
@@ -194,19 +195,19 @@ class PopulationTask(Task):
 
     @property
     def population_size(self) -> int:
-        return self.letter_points if self.data == "letters" else self.cells
+        return self.letter_points if self.data == "letters" else self.num_cells
 
     def splits(self) -> dict[str, Populations | None]:
         """The train / val / test collections (val is None for patients); generated once per process."""
         if self.data == "letters":
             train = self.train_letters or default_train_letters(self.val_letters, self.test_letters)
-            spec = ("letters", train, self.val_letters, self.test_letters, self.rotations, self.letter_points,
+            spec = ("letters", train, self.val_letters, self.test_letters, self.num_rotations, self.letter_points,
                     self.noise, self.data_seed)
         elif self.data == "patients":
-            spec = ("patients", self.patients, self.replicates, self.patient_dim, self.cell_types, self.treatments,
-                    self.cells, self.data_seed, self.holdout, self.test_patients)
+            spec = ("patients", self.num_patients, self.num_replicates, self.patient_dim, self.num_cell_types,
+                    self.num_treatments, self.num_cells, self.data_seed, self.holdout, self.num_test_patients)
         else:
-            spec = ("h5ad", self.h5ad_path, self.cells, self.test_patients, self.data_seed)
+            spec = ("h5ad", self.h5ad_path, self.num_cells, self.num_test_patients, self.data_seed)
         return _splits(spec)
 
     # ----------------------------------------------------------------------------------- model
@@ -225,7 +226,7 @@ class PopulationTask(Task):
             num_treatments=len(train.treatments),
             width=self.width, depth=self.depth, act=self.act, residual=self.residual, time_dim=self.time_dim,
             time_scale=self.time_scale,
-            fourier_features=self.fourier_features, fourier_scale=self.fourier_scale, key=kf,
+            fourier_features=self.num_fourier_features, fourier_scale=self.fourier_scale, key=kf,
         )
 
     def trainable(self, model: PopulationFlow):

@@ -162,7 +162,7 @@ def test_organoid_loader_maps_experiments_to_populations(tmp_path):
     # The same file feeds the population tasks, with one patient held out.
     from sciml.mfm import MetaFlowMatching
 
-    task = MetaFlowMatching(data="h5ad", h5ad_path=str(path), coupling="independent", cells=20, test_patients=1,
+    task = MetaFlowMatching(data="h5ad", h5ad_path=str(path), coupling="independent", num_cells=20, num_test_patients=1,
                             points=10, eval_points=20, k=3, width=8, depth=1, time_dim=8)
     assert task.splits()["train"].groups == ("p1",) and task.splits()["test"].groups == ("p2",)
     b = task.batch(0, seed=0)

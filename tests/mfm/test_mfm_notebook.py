@@ -5,7 +5,7 @@ from notebook_util import execute_notebook
 
 SMALL = ["task.width=16", "task.depth=1", "task.time_dim=8", "task.points=32", "task.k=4", "task.gcn_depth=1",
          "task.embed_width=8", "task.eval_populations=2", "task.eval_points=48", "task.eval_steps=4",
-         "task.rotations=1", "task.patients=6", "task.test_patients=2", "task.cells=64"]
+         "task.num_rotations=1", "task.num_patients=6", "task.num_test_patients=2", "task.num_cells=64"]
 
 
 @pytest.mark.slow

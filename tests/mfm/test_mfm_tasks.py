@@ -10,12 +10,12 @@ import pytest
 from sciml.mfm import ConditionalGenerativeFlowMatching, FlowMatchingPopulations, MetaFlowMatching
 from sciml.runner import Trainer, load_config, run
 
-LETTERS = dict(data="letters", train_letters="ABC", val_letters="", test_letters="Y", rotations=2, letter_points=96,
+LETTERS = dict(data="letters", train_letters="ABC", val_letters="", test_letters="Y", num_rotations=2, letter_points=96,
                points=48, populations_per_batch=4, width=16, depth=1, time_dim=8, eval_populations=2,
                eval_points=64, eval_steps=4)
-PATIENTS = dict(data="patients", coupling="ot", patients=6, test_patients=2, replicates=2, patient_dim=2, cell_types=2,
-                treatments=2, cells=64, points=32, populations_per_batch=4, width=16, depth=1, time_dim=8,
-                eval_populations=2, eval_points=64, eval_steps=4)
+PATIENTS = dict(data="patients", coupling="ot", num_patients=6, num_test_patients=2, num_replicates=2, patient_dim=2,
+                num_cell_types=2, num_treatments=2, num_cells=64, points=32, populations_per_batch=4, width=16, depth=1,
+                time_dim=8, eval_populations=2, eval_points=64, eval_steps=4)
 
 
 def test_batches_are_deterministic_and_keep_the_pairing():
@@ -97,8 +97,8 @@ def test_task_validation():
 def test_mfm_beats_fm_on_held_out_patients(repo, tmp_path):
     """Seeded small training: the treatment response depends on the patient's cell-type proportions, which
     only MFM sees (through the control population), so FM predicts the average response and MFM must win."""
-    common = ["task.patients=24", "task.test_patients=6", "task.patient_dim=2", "task.cell_types=3",
-              "task.treatments=1", "task.cells=256", "task.points=64", "task.width=64", "task.depth=2",
+    common = ["task.num_patients=24", "task.num_test_patients=6", "task.patient_dim=2", "task.num_cell_types=3",
+              "task.num_treatments=1", "task.num_cells=256", "task.points=64", "task.width=64", "task.depth=2",
               "task.time_dim=16", "task.eval_populations=6", "task.eval_points=256", "task.eval_steps=16",
               "train.steps=400", "optim.lr=3e-3", "optim.warmup=20"]
     fm = run(repo / "experiments/mfm/patients_fm.yaml", common, runs_dir=tmp_path, progress=False).final
@@ -115,7 +115,7 @@ def test_mfm_beats_fm_on_held_out_letters(repo, tmp_path):
     one noisy point says little about where the strokes are, the noisy population shows the rotated letter,
     so MFM must denoise the unseen letters better than FM. Three seeds of this setting gave test W2 of
     MFM 0.655-0.661 vs FM 0.674-0.676 (Identity 0.826)."""
-    common = ["task.noise=1.0", "task.val_letters=", "task.test_letters=YX", "task.rotations=4",
+    common = ["task.noise=1.0", "task.val_letters=", "task.test_letters=YX", "task.num_rotations=4",
               "task.letter_points=256", "task.points=128", "task.width=128", "task.depth=2", "task.time_dim=16",
               "task.eval_populations=8", "task.eval_points=256", "task.eval_steps=16",
               "train.steps=1500", "optim.lr=3e-3", "optim.warmup=20"]
