@@ -40,7 +40,7 @@
 runs_dir = "runs"
 steps = 2000  # training steps per D
 Ds = [1, 4, 16, 64, 128, 2048, "inf"]
-num_samples = 1000
+eval_samples = 1000  # generated digits per evaluation
 robust_alphas = [0.05, 0.1, 0.2]
 robust_steps = [4, 6, 9, 12]  # NFE 7, 11, 17, 23 (the main evaluation is NFE 35)
 robust_bits = [4, 5, 6, 8]
@@ -62,9 +62,9 @@ from IPython.display import Markdown, display
 
 from sciml import plot
 from sciml.data.digits import resolve_digits_source
-from sciml.pfgmpp import edm_schedule, num_function_evals
-from sciml.pfgmpp.kernel import BETA_CLIP
+from sciml.pfgmpp import BETA_CLIP, NUM_STEPS, edm_schedule, figures, generate, num_function_evals
 from sciml.runner import run
+from sciml.timing import time_calls
 
 t_start = time.time()
 plot.style()
@@ -86,8 +86,8 @@ def table(rows, header):
 # n = 18 noise levels from σ_max = 80 to σ_min = 0.002 (ρ = 7), Heun steps and a final Euler step.
 
 # %%
-print("schedule (n = 18):", np.round(edm_schedule(18)[:-1], 4).tolist())
-print("NFE at n = 18:", num_function_evals(18))
+print(f"schedule (n = {NUM_STEPS}):", np.round(edm_schedule(NUM_STEPS)[:-1], 4).tolist())
+print(f"NFE at n = {NUM_STEPS}:", num_function_evals(NUM_STEPS))
 clipped = scipy.stats.beta(64 / 2, 1 / 2).sf(1 - BETA_CLIP)
 print(f"fraction of training radii bounded by the Beta clip at D = 1, N = 64: {clipped:.1%}")
 
@@ -101,7 +101,7 @@ for D in Ds:
     t0 = time.time()
     r = run(
         "experiments/pfgmpp/digits.yaml",
-        [f"task.D={D}", f"name=digits_D{D}_{steps}", f"train.steps={steps}", f"task.num_samples={num_samples}",
+        [f"task.D={D}", f"name=digits_D{D}_{steps}", f"train.steps={steps}", f"task.eval_samples={eval_samples}",
          f"task.robust_alphas={lists(robust_alphas)}", f"task.robust_steps={lists(robust_steps)}",
          f"task.robust_bits={lists(robust_bits)}"],
         runs_dir=runs_dir,
@@ -114,7 +114,8 @@ for D in Ds:
 N = 64
 # CIFAR-10, NFE 35: D = 2048 from the abstract, D = 128 and EDM from the original repository's README
 paper_fid = {"128": 1.92, "2048": 1.91, "inf": 1.98}
-first = next(iter(results.values())).final
+first_run = next(iter(results.values()))
+first = first_run.final
 print(f"FD floor (held-out real digits vs training set): {first['fd_test_vs_train']:.2f}; "
       f"classifier test accuracy {first['classifier_acc']:.3f}")
 rows = []
@@ -128,20 +129,8 @@ table(rows, ["D", "N/D", "FD (ours)", "W2 (ours)", "MMD (ours)", "final loss", "
 # ## 2. Robustness: FD against α, NFE and weight bits, one curve per D
 
 # %%
-fig, axes = plot.figure(3, size=3.8)
-for D, r in results.items():
-    f = r.final
-    a = [0.0] + list(robust_alphas)
-    axes[0, 0].plot(a, [f["fd"]] + [f[f"fd_alpha{x:g}"] for x in robust_alphas], "o-", label=f"D={D}")
-    nfe = [num_function_evals(n) for n in robust_steps] + [35]
-    axes[0, 1].plot(nfe, [f[f"fd_nfe{x}"] for x in nfe[:-1]] + [f["fd"]], "o-", label=f"D={D}")
-    b = list(robust_bits) + [32]
-    axes[0, 2].plot(b, [f[f"fd_bits{x}"] for x in robust_bits] + [f["fd"]], "o-", label=f"D={D}")
-for ax, title, xl in zip(axes[0], ["(a) noise injection", "(b) sampling steps", "(c) weight quantisation"],
-                         ["alpha", "NFE", "bits (32 = float)"]):
-    ax.set(title=title, xlabel=xl, ylabel="FD (lower is better)", yscale="log")
-axes[0, 2].legend(fontsize=7)
-fig.tight_layout()
+fig = figures.robustness({D: r.final for D, r in results.items()}, alphas=robust_alphas, steps=robust_steps,
+                         bits=robust_bits, num_steps=first_run.task.num_steps)
 plot.save(fig, Path(runs_dir) / "pfgmpp" / "robustness.png")
 plt.show()
 
@@ -160,10 +149,7 @@ robust_table = rows
 # ## 3. Sample grids per D
 
 # %%
-fig, axes = plot.figure(len(results), size=2.6)
-for ax, r in zip(axes[0], results.values()):
-    ax.imshow(plt.imread(r.dir / "samples.png"))
-    ax.axis("off")
+figures.image_row([r.dir / "samples.png" for r in results.values()])
 plt.show()
 
 # %% [markdown]
@@ -192,16 +178,11 @@ if unet_steps > 0:
 # ## Sampling throughput (images/s at NFE 35, MLP denoiser, this machine)
 
 # %%
-from sciml.pfgmpp import generate  # noqa: E402
-
 r = results[str(Ds[-1])]
-model = r.model
-gen = lambda n: jax.block_until_ready(generate(model, n, (1, 8, 8), r.task.D, key=jax.random.PRNGKey(0)))
-gen(num_samples)
-t0 = time.time()
-gen(num_samples)
-throughput = num_samples / (time.time() - t0)
-print(f"{throughput:.0f} images/s at NFE 35 ({num_samples} images per call)")
+timing = time_calls(lambda _: generate(r.model, eval_samples, r.task.shape, r.task.D, key=jax.random.PRNGKey(0)),
+                    repeats=1, warmup=0)
+throughput = eval_samples / timing.median_s
+print(f"{throughput:.0f} images/s at NFE 35 ({eval_samples} images per call)")
 
 # %% [markdown]
 # ## Verdict

@@ -1,9 +1,15 @@
 """PFGM++ (Xu et al. 2023): generative models with an augmented dimension D between PFGM (D = 1) and
 diffusion/EDM (D = inf), with EDM preconditioning, the Heun sampler and the paper's robustness knobs.
 
-The `pfgmpp` task is registered by `sciml.pfgmpp.task` (imported by the runner's catalogue).
+The `pfgmpp` task is registered by `sciml.pfgmpp.task` (imported by the runner's catalogue); the
+figures are in `sciml.pfgmpp.figures` (not imported here, so the package needs no plotting backend).
 """
 
+from sciml.pfgmpp.evaluation import Reference as Reference
+from sciml.pfgmpp.evaluation import digits_reference as digits_reference
+from sciml.pfgmpp.evaluation import robustness_sweeps as robustness_sweeps
+from sciml.pfgmpp.evaluation import sample_metrics as sample_metrics
+from sciml.pfgmpp.evaluation import toy_reference as toy_reference
 from sciml.pfgmpp.init import host_init as host_init
 from sciml.pfgmpp.kernel import BETA_CLIP as BETA_CLIP
 from sciml.pfgmpp.kernel import check_D as check_D

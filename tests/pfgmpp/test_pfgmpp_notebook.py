@@ -6,7 +6,7 @@ from notebook_util import execute_notebook
 
 @pytest.mark.slow
 def test_pfgmpp_notebook_runs(repo, tmp_path):
-    params = {"steps": 60, "Ds": [4, 16, "inf"], "num_samples": 100, "robust_alphas": [0.2], "robust_steps": [4],
+    params = {"steps": 60, "Ds": [4, 16, "inf"], "eval_samples": 100, "robust_alphas": [0.2], "robust_steps": [4],
               "robust_bits": [4], "runs_dir": str(tmp_path / "runs")}
     out = execute_notebook(repo / "notebooks/01_pfgmpp.py", params, tmp_path)
     text = out.read_text()

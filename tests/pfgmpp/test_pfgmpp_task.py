@@ -13,7 +13,7 @@ from sciml.pfgmpp.task import PFGMPPTask
 from sciml.runner import load_config
 from sciml.runner.config import ConfigError
 
-TOY = dict(data="toy", model="mlp", toy_dim=16, toy_latent_dim=2, toy_size=1000, width=64, depth=2, batch_size=64)
+TOY = dict(data="toy", model="mlp", toy_dim=16, toy_latent_dim=2, num_toy_points=1000, width=64, depth=2, batch_size=64)
 
 
 def test_D_validation_in_task_and_config():
@@ -100,7 +100,7 @@ def test_seeded_training_beats_untrained(tmp_path):
     from sciml.runner import run
 
     overrides = [f"task.{k}={v}" for k, v in TOY.items()] + [
-        "task.D=8", "task.num_samples=300", "task.num_steps=10", "task.sigma_max=20.0",
+        "task.D=8", "task.eval_samples=300", "task.num_steps=10", "task.sigma_max=20.0",
         "train.steps=400", "train.log_every=50", "train.checkpoint_every=0",
     ]
     r = run("experiments/pfgmpp/toy.yaml", overrides, runs_dir=tmp_path, progress=False)
