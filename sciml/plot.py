@@ -25,7 +25,7 @@ def style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def figure(ncols: int = 1, nrows: int = 1, *, size: float = 3.0, **kw):
+def figure(ncols: int = 1, nrows: int = 1, *, size: float | int = 3.0, **kw):
     """A styled figure with a grid of `nrows x ncols` square-ish axes; returns (fig, axes array)."""
     style()
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False, **kw)

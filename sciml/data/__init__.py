@@ -1,7 +1,10 @@
 """Datasets: deterministic generators (cached under data/) and loaders for published formats."""
 
 from sciml.data import cylinder_flow as cylinder_flow
+from sciml.data import digits as digits
 from sciml.data import gpme as gpme
+from sciml.data import mesh_graph as mesh_graph
+from sciml.data import mesh_trajectories as mesh_trajectories
 from sciml.data import meshgraphnets as meshgraphnets
 from sciml.data.gaussian_sets import GaussianSets as GaussianSets
 from sciml.data.gaussian_sets import MixtureSets as MixtureSets
@@ -25,3 +28,4 @@ from sciml.data.populations import Populations as Populations
 from sciml.data.populations import stack_populations as stack_populations
 from sciml.data.toy2d import TOY_DISTRIBUTIONS as TOY_DISTRIBUTIONS
 from sciml.data.toy2d import sample_toy as sample_toy
+from sciml.data.two_gaussians import two_gaussians as two_gaussians

@@ -49,7 +49,7 @@ def load_organoids(
     cells: int = MIN_CELLS,
     min_cells: int = MIN_CELLS,
     arcsinh_cofactor: float | None = None,
-    standardize: bool = False,
+    standardise: bool = False,
     seed: int = 0,
 ) -> Populations:
     """Read an .h5ad file into control (source) and treated (target) populations of `cells` cells each.
@@ -57,7 +57,7 @@ def load_organoids(
     - `population_keys`: the `obs` columns whose joint value is one experiment (one source population).
     - `controls`: treatment labels pooled as the experiment's control (untreated) cells.
     - `group_key`: the `obs` column used for group-wise splits (patient hold-out).
-    - `arcsinh_cofactor`, `standardize`: apply the original's preprocessing if the file holds raw counts.
+    - `arcsinh_cofactor`, `standardise`: apply the original's preprocessing if the file holds raw counts.
     """
     if cells < 1 or cells > min_cells:
         raise ValueError(f"cells must be in [1, min_cells={min_cells}] to subsample without replacement, got {cells}")
@@ -77,7 +77,7 @@ def load_organoids(
         x = x[:, [names.index(m) for m in markers]]
     if arcsinh_cofactor is not None:
         x = np.arcsinh(x / arcsinh_cofactor)
-    if standardize:
+    if standardise:
         x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
 
     treatment = obs[treatment_key].astype(str).to_numpy()

@@ -8,7 +8,6 @@ from importlib import import_module
 
 BUILTIN_TASK_MODULES = (
     "sciml.mfm.task",
-    "sciml.mfm.population_task",
     "sciml.gde.task",
     "sciml.pfgmpp.task",
     "sciml.fim.task",

@@ -110,7 +110,7 @@ def collide(
     return out
 
 
-def collide_regularized(
+def collide_regularised(
     f: Float[Array, "9 nx ny"],
     rho: Float[Array, "nx ny"],
     u: Float[Array, "2 nx ny"],
@@ -204,7 +204,7 @@ def step(
     if lat.collision == "regularized":
         if force is not None:
             raise ValueError("the regularized collision takes no body force; use collision='trt'")
-        post = collide_regularized(f, rho, u, omega, lat.bulk_omega)
+        post = collide_regularised(f, rho, u, omega, lat.bulk_omega)
     else:
         post = collide(f, rho, u, omega, lat.magic, force)
     new = stream(post)
@@ -434,7 +434,7 @@ __all__ = [
     "equilibrium",
     "moments",
     "collide",
-    "collide_regularized",
+    "collide_regularised",
     "stream",
     "bounce_back_mask",
     "step",
