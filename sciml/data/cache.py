@@ -56,7 +56,8 @@ def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_npz(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
     """The arrays of a cached `.npz`; None (after moving it aside with a note) if it is damaged or incomplete."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # Opened here so that a damaged archive, on which np.load itself raises, is still closed.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         missing = [k for k in required if k not in arrays]
         if missing:
