@@ -26,6 +26,8 @@ class ToyRegression(Task):
     width: int = 16
     nan_at_step: int = -1  # make the loss NaN from this step on (tests the NaN guard)
     fail: bool = False  # raise at init (tests sweep failure reporting)
+    eval_size: int = 256  # held-out points of the evaluation (tests re-evaluation with overrides)
+    figure: bool = False  # write a small figure in evaluate (tests TensorBoard images)
 
     def init(self, *, key):
         if self.fail:
@@ -51,9 +53,20 @@ class ToyRegression(Task):
         first = lambda sub: jax.tree_util.tree_map(lambda _: "first", sub)
         return eqx.tree_at(lambda m: m.layers[0], labels, replace_fn=first)
 
+    def validation_batch(self, *, seed):
+        x = np.random.default_rng([seed, 12345]).standard_normal((16, 3)).astype(np.float32)
+        return {"x": x, "y": x @ TRUE_W, "step": np.zeros((16,), np.int32)}
+
     def evaluate(self, model, *, key, run_dir: Path):
-        x = np.random.default_rng(99).standard_normal((256, 3)).astype(np.float32)
+        x = np.random.default_rng(99).standard_normal((self.eval_size, 3)).astype(np.float32)
         pred = np.asarray(jax.vmap(model)(jnp.asarray(x)))
+        if self.figure:
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.scatter(x @ TRUE_W[:, 0], pred[:, 0], s=2)
+            fig.savefig(Path(run_dir) / "fit.png", dpi=40)
+            plt.close(fig)
         return {"test_mse": float(((pred - x @ TRUE_W) ** 2).mean())}
 
 

@@ -25,29 +25,50 @@ def _parser() -> argparse.ArgumentParser:
                    help="import a module that registers more tasks (repeatable)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="train (or resume) one experiment")
+    r = sub.add_parser("run", help="train (or resume, or extend) one experiment")
     r.add_argument("config", help="experiment YAML")
     r.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     r.add_argument("--runs-dir", default="runs")
-    r.add_argument("--distributed", action="store_true",
-                   help="join a multi-process job (SLURM/TPU/Open MPI detected automatically)")
-    r.add_argument("--coordinator", help="HOST:PORT of process 0 (explicit multi-process)")
-    r.add_argument("--num-processes", type=int)
-    r.add_argument("--process-id", type=int)
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config, parameter count, FLOPs per step and memory estimate; no training")
+    _add_distributed(r)
 
-    s = sub.add_parser("sweep", help="run every point of the config's sweep: grid")
+    s = sub.add_parser("sweep", help="run every point of the config's sweep: grid (or of -m key=a,b ...)")
     s.add_argument("config")
     s.add_argument("overrides", nargs="*")
+    s.add_argument("-m", "--multirun", nargs="+", default=[], metavar="KEY=A,B",
+                   help="sweep these values (a grid over all -m keys) instead of the config's sweep: section")
     s.add_argument("--runs-dir", default="runs")
     s.add_argument("--no-progress", action="store_true")
+    _add_distributed(s)
 
     e = sub.add_parser("eval", help="evaluate a finished or checkpointed run again (the run is not changed)")
     e.add_argument("run_dir")
+    e.add_argument("overrides", nargs="*", help="task.* evaluation settings, e.g. task.eval_samples=5000")
     e.add_argument("--out", help="folder for eval.json and figures (default: RUN_DIR/eval)")
+    which = e.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="evaluate the kept checkpoint of this step")
+    which.add_argument("--best", action="store_true", help="evaluate the best checkpoint (train.select)")
 
     sub.add_parser("list", help="list registered tasks and experiment configs")
     return p
+
+
+def _add_distributed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--distributed", action="store_true",
+                   help="join a multi-process job (SLURM/TPU/Open MPI detected automatically)")
+    p.add_argument("--coordinator", help="HOST:PORT of process 0 (explicit multi-process)")
+    p.add_argument("--num-processes", type=int)
+    p.add_argument("--process-id", type=int)
+
+
+def _maybe_distributed(args) -> None:
+    from sciml.runner.devices import cluster_detected, initialise_distributed
+
+    explicit = args.coordinator is not None or args.num_processes is not None or args.process_id is not None
+    if args.distributed or explicit or cluster_detected():
+        initialise_distributed(args.coordinator, args.num_processes, args.process_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,13 +104,12 @@ def error_line(e: BaseException) -> str:
 
 def _dispatch(args) -> int:
     if args.command == "run":
-        from sciml.runner.devices import cluster_detected, initialise_distributed
-
-        explicit = args.coordinator is not None or args.num_processes is not None or args.process_id is not None
-        if args.distributed or explicit or cluster_detected():
-            initialise_distributed(args.coordinator, args.num_processes, args.process_id)
+        _maybe_distributed(args)
         from sciml.files import dumps
         from sciml.runner.train import run
+
+        if args.dry_run:
+            return _dry_run(args)
 
         r = run(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress)
         import jax
@@ -103,9 +123,11 @@ def _dispatch(args) -> int:
                 print("figures:\n  " + "\n  ".join(figures))
         return 0
     if args.command == "sweep":
+        _maybe_distributed(args)
         from sciml.runner.sweep import sweep
 
-        rows = sweep(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress)
+        rows = sweep(args.config, args.overrides, runs_dir=args.runs_dir, progress=not args.no_progress,
+                     multirun=args.multirun)
         failed = [r["point"] for r in rows if r["status"] == "failed"]
         print(f"{len(rows)} points: {len(rows) - len(failed)} finished, {len(failed)} failed {failed or ''}")
         return 1 if failed else 0
@@ -113,7 +135,7 @@ def _dispatch(args) -> int:
         from sciml.files import dumps, write_json
         from sciml.runner.train import load
 
-        r = load(args.run_dir)
+        r = load(args.run_dir, which="best" if args.best else "latest", step=args.step, overrides=args.overrides)
         out_dir = Path(args.out) if args.out else r.dir / "eval"
         out = r.evaluate(out_dir=out_dir)
         write_json(out_dir / "eval.json", out)
@@ -134,6 +156,32 @@ def _dispatch(args) -> int:
                 print(f"  {p}")
         return 0
     raise AssertionError(args.command)
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _dry_run(args) -> int:
+    import jax
+
+    from sciml.runner.config import load_config
+    from sciml.runner.train import dry_run
+
+    config = load_config(args.config, args.overrides)
+    out = dry_run(config)
+    if jax.process_index() == 0:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
+        print("---")
+        print(f"parameters:        {out['params_trainable']:,} trainable ({out['params_total']:,} in all)")
+        print(f"examples per step: {out['examples_per_step']:,} on {out['devices']} {out['backend']} device(s)")
+        if out["flops_per_step"] is not None:
+            print(f"FLOPs per step:    {out['flops_per_step']:.3e} (XLA cost analysis)")
+        if "memory_bytes_per_device" in out:
+            size = {k: _bytes(out[f"memory_{k}_bytes"]) for k in ("argument", "temp")}
+            print(f"memory per device: {_bytes(out['memory_bytes_per_device'])} (XLA memory analysis: "
+                  f"arguments {size['argument']}, temporaries {size['temp']})")
+    return 0
 
 
 if __name__ == "__main__":

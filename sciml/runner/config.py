@@ -36,12 +36,15 @@ class OptimConfig:
     warmup: int = 0
     end_lr: float = 0.0
     clip: float = 0.0  # global-norm gradient clipping; 0 = off
+    # Optimiser steps the cosine decay spans; 0 = train.steps. Set it to extend a finished cosine run:
+    # the schedule then stays where it was and the extra steps continue at end_lr.
+    decay_steps: int = 0
 
     def __post_init__(self):
         check_choice("optim.name", self.name, ("adam", "adamw", "sgd"), error=ConfigError)
         check_choice("optim.schedule", self.schedule, ("constant", "cosine"), error=ConfigError)
         check_ranges(self, "optim.", ConfigError, lr={"gt": 0}, warmup={"ge": 0}, weight_decay={}, b1={}, b2={},
-                     end_lr={}, clip={})
+                     end_lr={}, clip={}, decay_steps={"ge": 0})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +59,29 @@ class TrainConfig:
     keep: int = 3  # checkpoints kept
     ema: float = 0.0  # EMA decay of the parameters; 0 = off
     alternate: tuple[str, ...] = ()  # parameter groups updated on alternating steps (task.param_labels)
+    accumulate: int = 1  # micro-batches per optimiser step (gradient accumulation); = a K-times larger batch
+    precision: str = "float32"  # float32 | bfloat16 (bf16 compute; float32 master weights and optimiser state)
+    validate_every: int = 0  # validation loss on the task's held-out batch every N steps; 0 = off
+    select: str = ""  # metric that picks the best checkpoint (e.g. val/loss, eval/fd); "" = keep latest only
+    select_mode: str = "min"  # min | max: which direction of `select` is better
+    patience: int = 0  # stop after this many selections without improvement; 0 = never stop early
+    tensorboard: bool = True  # TensorBoard event files in the run directory
+    wandb: str = ""  # Weights & Biases project to log to (needs the wandb package); "" = off
 
     def __post_init__(self):
         check_ranges(self, "train.", ConfigError, steps={"ge": 1}, seed={"ge": 0}, ema={"ge": 0, "lt": 1},
-                     log_every={"ge": 0}, eval_every={"ge": 0}, checkpoint_every={"ge": 0}, keep={"ge": 1})
+                     log_every={"ge": 0}, eval_every={"ge": 0}, checkpoint_every={"ge": 0}, keep={"ge": 1},
+                     accumulate={"ge": 1}, validate_every={"ge": 0}, patience={"ge": 0})
+        check_choice("train.precision", self.precision, ("float32", "bfloat16"), error=ConfigError)
+        check_choice("train.select_mode", self.select_mode, ("min", "max"), error=ConfigError)
+        if self.select and not self.select.startswith(("val/", "eval/")):
+            raise ConfigError(f"train.select must name a val/ or eval/ metric (e.g. val/loss), got {self.select!r}")
+        if self.select.startswith("val/") and not self.validate_every:
+            raise ConfigError(f"train.select={self.select} needs train.validate_every > 0")
+        if self.select.startswith("eval/") and not self.eval_every:
+            raise ConfigError(f"train.select={self.select} needs train.eval_every > 0")
+        if self.patience and not self.select:
+            raise ConfigError("train.patience needs train.select (the metric whose improvement it waits for)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ vector field on alternate batches with two Adam optimisers) are a property of th
 method's private loop: each parameter group gets its own optimiser that acts only on its phase.
 """
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -18,7 +19,8 @@ from sciml.runner.config import OptimConfig
 def schedule(cfg: OptimConfig, total_steps: int) -> optax.ScalarOrSchedule:
     """Learning rate: constant, or linear warm-up then constant / cosine decay to `end_lr`."""
     if cfg.schedule == "cosine":
-        return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(total_steps, cfg.warmup + 1), cfg.end_lr)
+        span = cfg.decay_steps or total_steps
+        return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(span, cfg.warmup + 1), cfg.end_lr)
     if cfg.warmup > 0:
         return optax.join_schedules(
             [optax.linear_schedule(0.0, cfg.lr, cfg.warmup), optax.constant_schedule(cfg.lr)], [cfg.warmup]
@@ -74,7 +76,9 @@ def make_optimiser(
         return base_optimiser(cfg, total_steps)
     if labels is None:
         raise ValueError("train.alternate needs a task with param_labels(params) naming each parameter's group")
-    per_phase = max(total_steps // len(alternate), 1)  # each group's schedule spans its own steps
+    # Each group's schedule spans its own steps.
+    per_phase = max((cfg.decay_steps or total_steps) // len(alternate), 1)
+    cfg = dataclasses.replace(cfg, decay_steps=0)
     transforms = {g: on_phase(base_optimiser(cfg, per_phase), i, len(alternate)) for i, g in enumerate(alternate)}
 
     def checked_labels(params):

@@ -1,4 +1,5 @@
-"""Sweeps: a grid (or list) of overrides from the YAML `sweep:` section, one run directory per point.
+"""Sweeps: a grid (or list) of overrides from the YAML `sweep:` section (or the CLI's `-m key=a,b`), one
+run directory per point.
 
 Finished points are skipped on a re-run; a failing point is reported and the others go on; a summary
 CSV is written at the end, also when Ctrl-C stops the sweep.
@@ -9,6 +10,9 @@ import io
 import itertools
 import traceback
 from pathlib import Path
+
+import numpy as np
+import yaml
 
 from sciml.files import write_atomic
 from sciml.runner.config import ConfigError, apply_overrides, load_yaml, set_key
@@ -34,15 +38,33 @@ def point_name(point: dict) -> str:
     return ",".join(parts).replace("/", "_").replace(" ", "")
 
 
+def multirun_spec(items: list[str]) -> dict:
+    """`["task.lr=1e-3,1e-4", "train.seed=0,1"]` (the CLI's `-m`) as a grid spec {key: [values]}."""
+    spec = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"-m {item!r} is not of the form key.sub=a,b,...")
+        key, text = item.split("=", 1)
+        try:
+            spec[key.strip()] = [yaml.safe_load(v) for v in text.split(",")]
+        except yaml.YAMLError as e:
+            raise ConfigError(f"-m {item!r}: a value is not valid YAML ({e})") from None
+    return spec
+
+
 def sweep(
     config: str | Path, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path = "runs",
-    progress: bool = True,
+    progress: bool = True, multirun: list[str] | tuple[str, ...] = (),
 ) -> list[dict]:
-    """Run every point of the config's `sweep:` section; returns and writes the summary rows."""
+    """Run every point of the config's `sweep:` section, or of the `multirun` grid (`key=a,b` strings,
+    which replaces the section); returns and writes the summary rows."""
     raw = load_yaml(config)
-    if "sweep" not in raw:
-        raise ConfigError(f"{config}: no sweep: section to expand")
-    points = sweep_points(raw.pop("sweep"))
+    spec = raw.pop("sweep", None)
+    if multirun:
+        spec = multirun_spec(list(multirun))
+    if spec is None:
+        raise ConfigError(f"{config}: no sweep: section to expand (or give -m key=a,b)")
+    points = sweep_points(spec)
     base_name = str(raw.get("name", Path(config).stem))
     rows = []
     summary = Path(runs_dir) / str(raw.get("experiment")) / base_name / "summary.csv"
@@ -74,13 +96,40 @@ def sweep(
                     pass
                 print(f"sweep point {row['point']} failed: {row['error']}")
     finally:
-        _write_summary(summary, rows)
+        _write_summary(summary, rows, list(points[0]))
     return rows
 
 
-def _write_summary(path: Path, rows: list[dict]) -> None:
-    """summary.csv of the points so far (written atomically; also after Ctrl-C or an error)."""
+def seed_aggregates(rows: list[dict], keys: list[str]) -> list[dict]:
+    """Mean and standard deviation over `train.seed` of every numeric column, one pair of rows per
+    combination of the other swept `keys` (only points that finished count)."""
+    if "train.seed" not in keys:
+        return []
+    others = [k for k in keys if k != "train.seed"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("status") in ("done", "skipped"):
+            groups.setdefault(tuple(r[k] for k in others), []).append(r)
+    out = []
+    for group_key, members in groups.items():
+        numeric = [k for k in members[0] if k not in keys and all(_is_number(m.get(k)) for m in members)]
+        base = {"point": point_name(dict(zip(others, group_key))) or "all", **dict(zip(others, group_key))}
+        for stat, fn in (("mean", np.mean), ("std", lambda v: np.std(v, ddof=1) if len(v) > 1 else 0.0)):
+            row = {**base, "train.seed": stat, "status": f"{len(members)} seeds"}
+            row.update({k: float(fn([float(m[k]) for m in members])) for k in numeric})
+            out.append(row)
+    return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _write_summary(path: Path, rows: list[dict], keys: list[str]) -> None:
+    """summary.csv of the points so far (written atomically; also after Ctrl-C or an error); when
+    `train.seed` is swept, followed by the mean and standard deviation over seeds of each group."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = rows + seed_aggregates(rows, keys)
     fields = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields)

@@ -67,9 +67,14 @@ class Task(abc.ABC):
         index, count = process
         return process_slice(self.batch(step, seed=seed), num_devices, index, count)
 
+    def validation_batch(self, *, seed: int) -> PyTree[np.ndarray] | None:
+        """A held-out batch (structured like `batch`) whose loss the runner logs as `val/loss` every
+        `train.validate_every` steps, for model selection and early stopping; None (default): none."""
+        return None
+
 
 #: The optional hooks; a task method whose name is close to one of these but not equal is an error.
-HOOKS = ("trainable", "param_labels", "process_batch")
+HOOKS = ("trainable", "param_labels", "process_batch", "validation_batch")
 _CONTRACT = ("init", "batch", "loss", "evaluate", *HOOKS)
 
 _REGISTRY: dict[str, type] = {}
