@@ -49,6 +49,7 @@ def main() -> int:
     p.add_argument("--only", nargs="*", default=None)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--out", default=None)
+    p.add_argument("--timeout", type=float, default=None, help="seconds per config")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -58,15 +59,20 @@ def main() -> int:
                                 for p in (ROOT / "experiments").rglob("paper*.yaml"))
     rows = []
     for name in names:
-        proc = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps)],
-                              capture_output=True, text=True)
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps)],
+                                  capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            rows.append({"config": name, "error": f"timed out after {args.timeout} s"})
+            print(json.dumps(rows[-1]), flush=True)
+            continue
         if proc.returncode:
             rows.append({"config": name, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"})
         else:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+        if args.out:  # after every config, so a run cut short keeps what it measured
+            Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 
