@@ -4,8 +4,9 @@ population comparison `fm_pop` (FM), `cgfm` (CGFM) and `mfm` (Meta Flow Matching
 The population tasks train one conditional flow per (source population -> target population) problem
 of a `Populations` collection and are evaluated the same way (`evaluation.population_metrics`), on the
 training populations and on held-out ones. Data (`data`): `letters` (denoising rotated letters; paired),
-`patients` (synthetic patients x treatments; independent samples) or `h5ad` (the organoid screen from
-an AnnData file). A batch holds `populations_per_batch` problems of `points` points each; MFM embeds
+`patients` (synthetic patients x treatments; independent samples) or `organoids` (the published
+organoid drug screen, read from the folder `path`, one of the paper's splits `split`;
+`sciml.data.organoids`). A batch holds `populations_per_batch` problems of `points` points each; MFM embeds
 each problem's batch source points.
 
 Deviations from the original, on purpose: squared-error loss (same gradient as its ||v||^2 - 2 v.u);
@@ -32,7 +33,8 @@ import numpy as np
 
 from sciml import plot
 from sciml.data.letters import SOURCE_NOISE, default_train_letters, letters_splits
-from sciml.data.organoids import organoid_splits
+from sciml.data.organoids import SPLITS as ORGANOID_SPLITS
+from sciml.data.organoids import load_organoids
 from sciml.data.patients import HOLDOUTS, split_cohort, synthetic_patients
 from sciml.data.populations import Populations
 from sciml.data.toy2d import TOY_DISTRIBUTIONS, sample_toy
@@ -46,7 +48,7 @@ from sciml.params import trainable_mask
 from sciml.runner.task import Task, register_task
 from sciml.validate import check_choice, check_range, check_ranges
 
-DATASETS = ("letters", "patients", "h5ad")
+DATASETS = ("letters", "patients", "organoids")
 #: Default `eval_seed`: held-out evaluation samples (training batches use the sequence [seed, step]).
 EVAL_SEED = 1_000_003
 
@@ -114,8 +116,8 @@ def _splits(spec: tuple) -> dict[str, Populations | None]:
         )
         train, test = split_cohort(cohort, holdout, test_patients=test_patients)
         return {"train": train, "val": None, "test": test}
-    path, cells, test_patients, seed = args
-    return organoid_splits(path, cells=cells, test_patients=test_patients, seed=seed)
+    path, split, cells, seed = args
+    return load_organoids(path, split, cells=cells, seed=seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +128,7 @@ class PopulationTask(Task):
     #: The method's name in figures.
     label: ClassVar[str]
 
-    data: str = "letters"  # letters | patients | h5ad
+    data: str = "letters"  # letters | patients | organoids
     coupling: str = "paired"  # paired (letters) | independent | ot (exact minibatch OT per population)
     sigma: float = 0.0
     populations_per_batch: int = 8
@@ -138,7 +140,7 @@ class PopulationTask(Task):
     num_rotations: int = 8
     letter_points: int = 1024  # points stored per letter population
     noise: float = SOURCE_NOISE
-    # synthetic patients (and h5ad: num_cells, num_test_patients)
+    # synthetic patients (num_cells also for organoids)
     num_patients: int = 40
     num_test_patients: int = 8
     holdout: str = "patient"  # patient | replicate
@@ -147,7 +149,9 @@ class PopulationTask(Task):
     num_cell_types: int = 4
     num_treatments: int = 3
     num_cells: int = 512
-    h5ad_path: str = ""
+    # organoids: the folder of the published files, and which of the paper's splits
+    path: str = ""
+    split: str = "pdo21"  # replicas-1 | replicas-2 (replicate hold-out) | pdo21 | pdo27 | pdo75 (patient)
     data_seed: int = 0
     # vector field
     width: int = 256
@@ -190,15 +194,18 @@ class PopulationTask(Task):
             if len(set(letters)) != len(letters):
                 raise ValueError(f"train, val and test letters must not overlap or repeat, got "
                                  f"{self.train_letters!r}, {self.val_letters!r}, {self.test_letters!r}")
-        if self.data == "h5ad" and not self.h5ad_path:
-            raise ValueError("data 'h5ad' needs h5ad_path")
+        check_choice("split", self.split, ORGANOID_SPLITS)
+        if self.data == "organoids" and not self.path:
+            raise ValueError("data 'organoids' needs path: the folder of the published organoid files "
+                             "(e.g. task.path=data/organoids)")
 
     @property
     def population_size(self) -> int:
         return self.letter_points if self.data == "letters" else self.num_cells
 
     def splits(self) -> dict[str, Populations | None]:
-        """The train / val / test collections (val is None for patients); generated once per process."""
+        """The train / val / test collections (val is None for patients and the organoids' patient splits);
+        generated or read once per process."""
         if self.data == "letters":
             train = self.train_letters or default_train_letters(self.val_letters, self.test_letters)
             spec = ("letters", train, self.val_letters, self.test_letters, self.num_rotations, self.letter_points,
@@ -207,7 +214,7 @@ class PopulationTask(Task):
             spec = ("patients", self.num_patients, self.num_replicates, self.patient_dim, self.num_cell_types,
                     self.num_treatments, self.num_cells, self.data_seed, self.holdout, self.num_test_patients)
         else:
-            spec = ("h5ad", self.h5ad_path, self.num_cells, self.num_test_patients, self.data_seed)
+            spec = ("organoids", self.path, self.split, self.num_cells, self.data_seed)
         return _splits(spec)
 
     # ----------------------------------------------------------------------------------- model

@@ -1,6 +1,5 @@
-"""Letters, synthetic patients, the Populations container and the AnnData loader."""
+"""Letters, synthetic patients and the Populations container (the organoid files: test_mfm_organoids.py)."""
 
-import jax
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -124,47 +123,3 @@ def test_populations_reject_bad_shapes():
     assert sub.num_sources == 1 and sub.num_targets == 2 and list(sub.source_of) == [0, 0]
     with pytest.raises(ValueError, match="unknown groups"):
         pops.select_groups(["z"])
-
-
-def test_organoid_loader_maps_experiments_to_populations(tmp_path):
-    anndata = pytest.importorskip("anndata")
-    import pandas as pd
-
-    from sciml.data.organoids import load_organoids
-
-    rng = np.random.default_rng(0)
-    rows, x = [], []
-    # Two patients x one culture x one replicate; controls DMSO, treatments "A" and "B"; B too small in p2.
-    sizes = {("p1", "DMSO"): 40, ("p1", "A"): 35, ("p1", "B"): 30, ("p2", "DMSO"): 50, ("p2", "A"): 30, ("p2", "B"): 5}
-    for (patient, treatment), n in sizes.items():
-        offset = {"DMSO": 0.0, "A": 10.0, "B": 20.0}[treatment] + (100.0 if patient == "p2" else 0.0)
-        x.append(offset + rng.standard_normal((n, 3)))
-        rows += [{"patient": patient, "culture": "PDO", "replicate": "r1", "treatment": treatment}] * n
-    obs = pd.DataFrame(rows)
-    obs.index = obs.index.astype(str)
-    adata = anndata.AnnData(X=np.concatenate(x).astype(np.float32), obs=obs)
-    adata.var_names = ["m1", "m2", "m3"]
-    path = tmp_path / "tiny.h5ad"
-    adata.write_h5ad(path)
-
-    pops = load_organoids(path, cells=20, min_cells=20, controls=("DMSO",))
-    assert pops.treatments == ("A", "B") and pops.groups == ("p1", "p2")
-    assert pops.sources.shape == (2, 20, 3) and pops.targets.shape == (3, 20, 3)
-    assert list(pops.source_of) == [0, 0, 1] and list(pops.treatment) == [0, 1, 0]  # p2/B dropped (5 < 20)
-    np.testing.assert_allclose(pops.targets.mean((1, 2)), [10, 20, 110], atol=1)
-    np.testing.assert_allclose(pops.sources.mean((1, 2)), [0, 100], atol=1)
-    only = load_organoids(path, cells=20, min_cells=20, controls=("DMSO",), markers=["m2"], arcsinh_cofactor=5.0)
-    assert only.dim == 1 and np.abs(only.targets).max() < 4  # arcsinh(110 / 5) ~ 3.8
-    with pytest.raises(KeyError, match="obs lacks columns \\['plate'\\]"):
-        load_organoids(path, population_keys=("plate",), cells=20, min_cells=20)
-    with pytest.raises(ValueError, match="no experiment"):
-        load_organoids(path, cells=60, min_cells=60)
-    # The same file feeds the population tasks, with one patient held out.
-    from sciml.mfm import MetaFlowMatching
-
-    task = MetaFlowMatching(data="h5ad", h5ad_path=str(path), coupling="independent", num_cells=20, num_test_patients=1,
-                            points=10, eval_points=20, k=3, width=8, depth=1, time_dim=8)
-    assert task.splits()["train"].groups == ("p1",) and task.splits()["test"].groups == ("p2",)
-    b = task.batch(0, seed=0)
-    assert b["x0"].shape == (8, 10, 3) and set(b["treatment"]) <= {0, 1}
-    assert task.init(key=jax.random.PRNGKey(0)).num_treatments == 2

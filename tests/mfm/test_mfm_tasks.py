@@ -89,8 +89,8 @@ def test_task_validation():
         FlowMatchingPopulations(points=2000)
     with pytest.raises(ValueError, match="k = 300 needs populations of more than k points"):
         MetaFlowMatching(k=300, points=256)
-    with pytest.raises(ValueError, match="needs h5ad_path"):
-        MetaFlowMatching(data="h5ad", coupling="ot")
+    with pytest.raises(ValueError, match="needs path"):
+        MetaFlowMatching(data="organoids", coupling="ot")
 
 
 @pytest.mark.slow
