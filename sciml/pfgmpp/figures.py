@@ -32,6 +32,24 @@ def digits_grid(samples: np.ndarray, *, title: str = "", max_images: int = 100):
     return fig
 
 
+def image_grid(samples: np.ndarray, *, title: str = "", max_images: int = 64):
+    """A square grid of up to `max_images` images `[n, C, s, s]` (C = 1 or 3) in [-1, 1]; returns the figure."""
+    n = min(max_images, len(samples))
+    k = int(math.ceil(math.sqrt(n)))
+    c, s = samples.shape[1], samples.shape[-1]
+    grid = np.ones((k * (s + 1), k * (s + 1), c))
+    for i in range(n):
+        r, col = divmod(i, k)
+        img = np.clip(np.nan_to_num(samples[i]), -1, 1).transpose(1, 2, 0)
+        grid[r * (s + 1) : r * (s + 1) + s, col * (s + 1) : col * (s + 1) + s] = img
+    fig, axes = plot.figure(1, size=4.0)
+    ax = axes[0, 0]
+    ax.imshow((grid[..., 0] if c == 1 else grid) * 0.5 + 0.5, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+    return fig
+
+
 def toy_projection(samples: np.ndarray, data: np.ndarray, *, title: str = ""):
     """Data and (finite) samples on the data's top-2 principal axes; returns the figure."""
     mean = data.mean(0)

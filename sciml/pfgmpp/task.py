@@ -1,4 +1,6 @@
-"""The `pfgmpp` task: PFGM++ on digits (U-Net or MLP) or on the authors' two-Gaussian toy (MLP).
+"""The `pfgmpp` task: PFGM++ on digits (U-Net or MLP), on the authors' two-Gaussian toy (MLP), or on
+published image data: CIFAR-10's Python batches (`data=cifar10`) or a folder / zip of images as EDM's
+`dataset_tool.py` writes them (`data=images`), read from `path` (nothing is downloaded).
 
 Training is EDM's recipe with the D-kernel (Alg. 1 of the paper); `evaluate` samples with the Heun
 sampler at NFE = 2 num_steps - 1 and reports the paper-style metrics of `evaluation.py`, plus the
@@ -18,7 +20,9 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from sciml import plot
+from sciml.data.cifar10 import load_cifar10
 from sciml.data.digits import DIGITS_SIZES, load_digits, resolve_digits_source, split_indices
+from sciml.data.image_folder import load_image_folder, save_image_zip
 from sciml.data.two_gaussians import two_gaussians
 from sciml.params import trainable_mask
 from sciml.pfgmpp import evaluation, figures
@@ -34,17 +38,32 @@ from sciml.pfgmpp.unet import UNet
 from sciml.runner.task import Task, register_task
 from sciml.validate import check_choice, check_range, check_ranges
 
-DATA_KINDS = ("digits", "toy")
+DATA_KINDS = ("digits", "toy", "cifar10", "images")
+#: Data read from `path`: kept as uint8 [N, C, H, W] and scaled to [-1, 1] per batch (EDM's x / 127.5 - 1).
+IMAGE_DATA = ("cifar10", "images")
+CIFAR10_SIZE = 32
 MODELS = ("unet", "mlp")
 
 
+def to_unit(x: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 in [-1, 1] (as EDM's training loop scales them); float data pass through."""
+    return x.astype(np.float32) / 127.5 - 1.0 if x.dtype == np.uint8 else x
+
+
 @functools.lru_cache(maxsize=8)
-def _dataset(data: str, source: str, size: int, dim: int, latent: int, num: int, seed: int):
-    """(train, test, resolved source) as float32 arrays; cached per configuration.
+def _dataset(data: str, source: str, size: int, dim: int, latent: int, num: int, seed: int, path: str = ""):
+    """(train, test, resolved source); cached per configuration.
 
     The digits keep their one fixed split (seed 0), the one the FD classifier is trained on; the toy
-    and its split come from `seed` (the task's `data_seed`).
+    and its split come from `seed` (the task's `data_seed`). CIFAR-10 has its published split
+    (data_batch_1..5 / test_batch); an image folder is all training data (test is empty), as the
+    original trains on the whole folder. Image data stay uint8 [N, C, H, W] (see `to_unit`).
     """
+    if data == "cifar10":
+        return load_cifar10(path, "train")[0], load_cifar10(path, "test")[0], path
+    if data == "images":
+        x, _ = load_image_folder(path, resolution=size)
+        return x, x[:0], path
     if data == "digits":
         x, _, source = load_digits(source, size)
         train, test = split_indices(len(x))
@@ -60,9 +79,10 @@ class PFGMPPTask(Task):
     """PFGM++ with augmented dimension D (D = inf is EDM), EDM preconditioning and the Heun sampler."""
 
     # data
-    data: str = "digits"  # digits | toy
+    data: str = "digits"  # digits | toy | cifar10 | images
+    path: str = ""  # cifar10: cifar-10-batches-py folder (or its parent, or the .tar.gz); images: folder or .zip
     digits_source: str = "auto"  # auto | sklearn | rendered (see sciml.data.digits)
-    image_size: int = 8  # 8 or 16 (bilinear upsampling)
+    image_size: int = 8  # digits: 8 or 16 (bilinear upsampling); cifar10: 32; images: their height and width
     toy_dim: int = 1000
     toy_latent_dim: int = 10
     num_toy_points: int = 2000  # toy points in all, train and held-out
@@ -103,7 +123,18 @@ class PFGMPPTask(Task):
         if self.data == "toy" and self.model != "mlp":
             raise ValueError("the toy data are vectors: use model='mlp'")
         resolve_digits_source(self.digits_source)
-        check_choice("image_size", self.image_size, DIGITS_SIZES)
+        if self.data in IMAGE_DATA:
+            if not self.path:
+                raise ValueError(f"data={self.data!r} reads published files: set task.path (a folder or archive)")
+            if self.data == "cifar10":
+                check_choice("image_size (CIFAR-10 is 32x32)", self.image_size, (CIFAR10_SIZE,))
+            if self.image_size < evaluation.POOL_SIZE or self.image_size % evaluation.POOL_SIZE:
+                raise ValueError(f"image_size must be a multiple of {evaluation.POOL_SIZE} (the pixel FD pools to "
+                                 f"{evaluation.POOL_SIZE}x{evaluation.POOL_SIZE}), got {self.image_size}")
+        else:
+            if self.path:
+                raise ValueError(f"task.path applies to data in {list(IMAGE_DATA)}, not data={self.data!r}")
+            check_choice("image_size", self.image_size, DIGITS_SIZES)
         if self.beta_clip != 0:  # 0 = off
             check_range("beta_clip", self.beta_clip, gt=0, lt=0.5)
         check_ranges(self, P_std={"gt": 0}, sigma_data={"gt": 0}, sigma_min={"gt": 0}, rho={"gt": 0})
@@ -123,19 +154,23 @@ class PFGMPPTask(Task):
 
     def _data(self):
         return _dataset(self.data, self.digits_source, self.image_size, self.toy_dim, self.toy_latent_dim,
-                        self.num_toy_points, self.data_seed)
+                        self.num_toy_points, self.data_seed, self.path)
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of one example."""
         if self.data == "digits":
             return (1, self.image_size, self.image_size)
+        if self.data == "cifar10":
+            return (3, CIFAR10_SIZE, CIFAR10_SIZE)
+        if self.data == "images":
+            return tuple(self._data()[0].shape[1:])
         return (self.toy_dim,)
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         train = self._data()[0]
         idx = np.random.default_rng((seed, step)).integers(0, len(train), self.batch_size)
-        return {"y": train[idx]}
+        return {"y": to_unit(train[idx])}
 
     # ----------------------------------------------------------------------------------- model
 
@@ -207,6 +242,8 @@ class PFGMPPTask(Task):
         if self.data == "digits":
             classifier, accuracy = load_classifier(self.digits_source, self.image_size)
             ref = evaluation.digits_reference(train, classifier, seed=self.eval_seed)
+        elif self.data in IMAGE_DATA:
+            ref = evaluation.image_reference(train, seed=self.eval_seed)
         else:
             ref = evaluation.toy_reference(test)
         draw = functools.partial(self.sample, model, self.eval_samples, key=key)
@@ -215,12 +252,19 @@ class PFGMPPTask(Task):
         out["nfe"] = float(num_function_evals(self.num_steps))
         if self.data == "digits":
             out.update(evaluation.digits_floor(ref, test), classifier_acc=accuracy)
+        elif self.data in IMAGE_DATA:
+            out.update(evaluation.images_floor(ref, test))
         else:
             out.update(evaluation.toy_floor(train, ref, self.eval_samples))
         out.update(evaluation.robustness_sweeps(draw, ref, alphas=self.robust_alphas, steps=self.robust_steps,
                                                 bits=self.robust_bits))
+        title = f"D = {self.D:g}, NFE {num_function_evals(self.num_steps)}"
         if self.data == "digits":
-            fig = figures.digits_grid(samples, title=f"D = {self.D:g}, NFE {num_function_evals(self.num_steps)}")
+            fig = figures.digits_grid(samples, title=title)
+        elif self.data in IMAGE_DATA:
+            fig = figures.image_grid(samples, title=title)
+            # For an FID computed elsewhere (the original's fid.py reads a zip of PNGs).
+            save_image_zip(Path(run_dir) / "samples.zip", evaluation.to_uint8(samples))
         else:
             fig = figures.toy_projection(samples, test, title=f"D = {self.D:g}")
         plot.save(fig, Path(run_dir) / "samples.png")
