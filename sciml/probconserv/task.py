@@ -42,6 +42,8 @@ from sciml.validate import check_choice, check_range, check_ranges
 #: NumPy streams under `data_seed` (the training parameters) and the runner's seed (the batches).
 TRAIN_PARAMS_STREAM = 7
 BATCH_STREAM = 11
+#: The validation functions (parameters, contexts and targets): rng [data_seed, VALID_STREAM].
+VALID_STREAM = 13
 
 
 @register_task("probconserv")
@@ -58,6 +60,7 @@ class ProbConservTask(Task):
     batch_size: int = 16  # functions per step (the original: 250)
     num_train_functions: int = 2000  # PDE parameters drawn once from data_seed (the original: 10k)
     data_seed: int = 0
+    num_valid_functions: int = 0  # held-out functions of the val/loss (train.validate_every); 0 = none (original: 100)
     softc_weight: float = 1.0  # lambda of SoftC's residual penalty
     softc_points: int = 0  # targets per function in the residual penalty (random subset); 0 = all (original)
     # evaluation
@@ -79,7 +82,8 @@ class ProbConservTask(Task):
             "num_train_functions", "num_test", "eval_samples", "curve_functions", "front_draws", "curve_times")})
         if self.width % self.num_heads:
             raise ValueError(f"width ({self.width}) must be divisible by num_heads ({self.num_heads})")
-        check_ranges(self, eval_nx={"ge": 2}, softc_points={"ge": 0}, softc_weight={"ge": 0})
+        check_ranges(self, eval_nx={"ge": 2}, softc_points={"ge": 0}, softc_weight={"ge": 0},
+                     num_valid_functions={"ge": 0})
         for sg in self.sigma_g_sweep:
             check_range("sigma_g_sweep", sg, gt=0)
 
@@ -100,6 +104,18 @@ class ProbConservTask(Task):
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, step, BATCH_STREAM])
         params = self.train_params()[rng.integers(0, self.num_train_functions, size=self.batch_size)]
+        b = gpme.sample_batch(self.equation, params, rng, n_context=(self.context_t, self.context_x),
+                              n_target=(self.target_t, self.target_x))
+        return {"xc": b["xc"], "yc": b["yc"][..., None], "xt": b["xt"], "yt": b["yt"][..., None],
+                "param": b["param"]}
+
+    def validation_batch(self, *, seed: int) -> dict[str, np.ndarray] | None:
+        """`num_valid_functions` functions drawn like the training ones, with parameters from the training
+        range, a pure function of `data_seed` (the original's `valid` dataset of 100 functions)."""
+        if not self.num_valid_functions:
+            return None
+        rng = np.random.default_rng([self.data_seed, VALID_STREAM])
+        params = gpme.sample_params(self.equation, self.num_valid_functions, rng)
         b = gpme.sample_batch(self.equation, params, rng, n_context=(self.context_t, self.context_x),
                               n_target=(self.target_t, self.target_x))
         return {"xc": b["xc"], "yc": b["yc"][..., None], "xt": b["xt"], "yt": b["yt"][..., None],
