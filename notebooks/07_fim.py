@@ -52,6 +52,7 @@ dfr_paths = 300
 path_counts = [1, 10, 30, 100, 300, 1000]
 transition_tokens = True
 cache_data = True         # cache the generated pretraining set under data/fim/
+dfr_path = ""             # a published DFR archive (zip or folder) for the zero-shot DFR; empty: simulated
 
 # %%
 import time
@@ -61,7 +62,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from sciml import plot
-from sciml.data.mjp import DFR_ARCHIVE_FILES, dfr_rate_matrix, load_dfr_archive, make_dfr_dataset
+from sciml.data.mjp import DFR_ARCHIVE_FILES, dfr_parameters, dfr_rate_matrix, load_dfr_archive, make_dfr_dataset
 from sciml.fim import infer_rate_matrix, mle_rate_matrix, rate_rmse, relaxation_time, stationary_distribution
 from sciml.fim.evaluation import PAPER_FIM_DFR, PAPER_NEURALMJP_DFR, PAPER_RMSE_VS_PATHS
 from sciml.runner import run
@@ -74,8 +75,10 @@ overrides = [
     f"task.dfr_batches={dfr_batches}", f"task.dfr_paths={dfr_paths}",
     f"task.path_counts=[{','.join(str(p) for p in path_counts)}]",
     f"task.transition_tokens={str(transition_tokens).lower()}", f"task.cache={str(cache_data).lower()}",
-    f"name=pretrain_{'tt' if transition_tokens else 'plain'}_{steps}_{num_processes}",
+    f"name=pretrain_{'tt' if transition_tokens else 'plain'}_{steps}_{num_processes}{'_archive' if dfr_path else ''}",
 ]
+if dfr_path:  # the task's DFR evaluations read the archive instead of simulating (task.dfr_path)
+    overrides.append(f"task.dfr_path={dfr_path}")
 r = run("experiments/fim/pretrain.yaml", overrides, runs_dir=runs_dir, progress=False)
 m = r.final
 print(f"pretraining + evaluation: {time.perf_counter() - started:.0f} s (run dir {r.dir})")
@@ -110,7 +113,7 @@ plt.show()
 #   for NeuralMJP on the regular grid; its RMSE is computed in the cell below from those three numbers.
 
 # %%
-Q = dfr_rate_matrix()
+Q = load_dfr_archive(dfr_path)["Q"][0] if dfr_path else dfr_rate_matrix()  # the evaluated process
 neuralmjp_rmse = rate_rmse(dfr_rate_matrix(*[PAPER_NEURALMJP_DFR[k] for k in "Vrb"]), Q)
 rows = [
     ("FIM, ours (zero-shot, chunked)", m["dfr_V_fim"], m["dfr_r_fim"], m["dfr_b_fim"],
@@ -120,7 +123,7 @@ rows = [
     ("released FIM (OpenFIM tutorial output)", *[PAPER_FIM_DFR[k] for k in "Vrb"], f"{PAPER_FIM_DFR['rmse']:.3f}"),
     ("NeuralMJP (hard-coded in OpenFIM's evaluation script)", *[PAPER_NEURALMJP_DFR[k] for k in "Vrb"],
      f"{neuralmjp_rmse:.3f}"),
-    ("truth", 1.0, 1.0, 1.0, "0"),
+    ("truth", *dfr_parameters(Q), "0"),
 ]
 table = "| method | V | r | b | RMSE |\n|---|---|---|---|---|\n" + "\n".join(
     f"| {n} | {V:.2f} | {rr:.2f} | {b:.2f} | {e} |" for n, V, rr, b, e in rows
@@ -185,6 +188,7 @@ display(Markdown(
 
 # %%
 d = make_dfr_dataset(7, dfr_paths, grid_size=50)
+Q = dfr_rate_matrix()  # simulated at V = r = b = 1
 est = infer_rate_matrix(r.model, d["times"], d["states"], chunk_size=16)
 q_mle = mle_rate_matrix(d["times"], d["states"], n_states=6)
 # sciml.timing's rule: the median of timed calls after an untimed first one (which compiles)
@@ -196,7 +200,7 @@ print(f"{dfr_paths} paths: FIM {1e3 * t_fim:.0f} ms (RMSE {rate_rmse(est.Q, Q):.
 # %%
 from pathlib import Path  # noqa: E402
 
-archive = Path("data/fim/6_st_DFR_V=1.zip")
+archive = Path(dfr_path or "data/fim/6_st_DFR_V=1.zip")
 if archive.exists():
     a = load_dfr_archive(archive)
     est = infer_rate_matrix(r.model, a["times"][0, :300], a["states"][0, :300], a["lengths"][0, :300],

@@ -4,7 +4,11 @@ Batches draw `batch_size` processes from a fixed seeded pretraining set and, per
 number of paths in [min_paths, max_paths] (with replacement, as the original's collate function);
 unused path slots are masked so every batch has one static shape. `evaluate` runs the three procedures
 of `sciml.fim.evaluation` (held-out synthetic RMSE per number of states, zero-shot DFR beside the MLE,
-RMSE against the number of inference paths) and draws `sciml.fim.figures`.
+RMSE against the number of inference paths) and draws `sciml.fim.figures`. The DFR paths are simulated
+(V, r, b = `dfr_V`, `dfr_r`, `dfr_b`) unless `dfr_path` names a published DFR archive
+(`6_st_DFR_V=*.zip` of FIM4Science/OpenFIM, or its unpacked folder): then both DFR evaluations read its
+paths, its rate matrix and its time normalisation instead (`sciml eval RUN_DIR task.dfr_path=...`
+re-evaluates a trained run on it).
 Reference: Berghaus et al. 2024, Sec. 4.1 and Table 1; docs/references.md FIM.3, FIM.4.
 """
 
@@ -14,7 +18,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sciml.data.mjp import MAX_STATES, MJPPrior, dfr_rate_matrix, make_dfr_dataset, mjp_dataset, path_batch
+from sciml.data.mjp import (
+    MAX_STATES,
+    MJPPrior,
+    dfr_rate_matrix,
+    load_dfr_archive,
+    make_dfr_dataset,
+    mjp_dataset,
+    path_batch,
+)
 from sciml.fim import evaluation, figures
 from sciml.fim.loss import fim_loss
 from sciml.fim.model import FIMMJP
@@ -71,6 +83,7 @@ class FIMMJPTask(Task):
     dfr_batches: int = 5
     dfr_grid_size: int = 100
     dfr_t_end: float = 2.5
+    dfr_path: str = ""  # a published DFR archive (.zip or folder) to evaluate on; "" = simulate the DFR
     chunk_size: int = 0  # paths per inference chunk; 0 = max_paths
     path_counts: tuple[int, ...] = (1, 10, 30, 100, 300, 1000)
     eval_mle: bool = True
@@ -95,6 +108,9 @@ class FIMMJPTask(Task):
         lo, hi = self.irregular_fraction
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"irregular_fraction must satisfy 0 < lo <= hi <= 1, got {self.irregular_fraction}")
+        if self.dfr_path and not Path(self.dfr_path).exists():
+            raise FileNotFoundError(f"dfr_path {self.dfr_path} does not exist (expected a published DFR archive, "
+                                    "e.g. 6_st_DFR_V=1.zip, or its unpacked folder)")
 
     # ------------------------------------------------------------------------------------ model
 
@@ -136,6 +152,30 @@ class FIMMJPTask(Task):
             t_end=self.dfr_t_end,
         )
 
+    def dfr_sets(self) -> tuple[np.ndarray, float, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(true rate matrix, time normalisation, paths of the batched DFR evaluation, path pool of the
+        RMSE-against-paths curve): simulated from `eval_seed`, or read from the archive `dfr_path`, whose
+        first `dfr_batches * dfr_paths` paths make the evaluation set and the next `max(path_counts)` the
+        pool (disjoint, like the two simulated sets)."""
+        n_eval, n_pool = self.dfr_paths * self.dfr_batches, max(self.path_counts)
+        if not self.dfr_path:
+            Q = dfr_rate_matrix(self.dfr_V, self.dfr_r, self.dfr_b)
+            return (Q, self.dfr_t_end, self.dfr_data(n_eval, seed=self.eval_seed + DFR_SEED_OFFSET),
+                    self.dfr_data(n_pool, seed=self.eval_seed + PATHS_SEED_OFFSET))
+        a = load_dfr_archive(self.dfr_path)
+        count, paths = a["states"].shape[:2]
+        if count != 1:
+            raise ValueError(f"{self.dfr_path}: holds {count} processes; a DFR archive holds one")
+        if paths < n_eval + n_pool:
+            raise ValueError(f"{self.dfr_path}: {paths} paths, but the evaluation needs dfr_batches x dfr_paths "
+                             f"+ max(path_counts) = {self.dfr_batches} x {self.dfr_paths} + {n_pool} = "
+                             f"{n_eval + n_pool}")
+
+        def take(sl: slice) -> dict[str, np.ndarray]:
+            return {k: a[k][0, sl] for k in ("times", "states", "lengths")}
+
+        return a["Q"][0], float(a["t_norm"][0]), take(slice(0, n_eval)), take(slice(n_eval, n_eval + n_pool))
+
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         data = self.dataset()
         rng = np.random.default_rng([seed, step])
@@ -168,20 +208,18 @@ class FIMMJPTask(Task):
 
     def evaluate(self, model: FIMMJP, *, key, run_dir: Path) -> dict[str, float]:
         run_dir = Path(run_dir)
-        Q = dfr_rate_matrix(self.dfr_V, self.dfr_r, self.dfr_b)
+        Q, t_norm, dfr_set, pool = self.dfr_sets()
         metrics = evaluation.synthetic_rmse(
             model, self.heldout(), self.dataset(), num_paths=self.max_paths, states=self.states,
             mle_processes=self.eval_mle_processes if self.eval_mle else 0,
         )
         dfr, mats = evaluation.dfr_evaluation(
-            model, self.dfr_data(self.dfr_paths * self.dfr_batches, seed=self.eval_seed + DFR_SEED_OFFSET), Q,
-            num_batches=self.dfr_batches, batch_paths=self.dfr_paths, t_norm=self.dfr_t_end,
+            model, dfr_set, Q, num_batches=self.dfr_batches, batch_paths=self.dfr_paths, t_norm=t_norm,
             chunk_size=self.inference_chunk, mle=self.eval_mle,
         )
         metrics |= dfr
         metrics |= evaluation.rmse_vs_paths(
-            model, self.dfr_data(max(self.path_counts), seed=self.eval_seed + PATHS_SEED_OFFSET), Q,
-            path_counts=self.path_counts, t_norm=self.dfr_t_end, chunk_size=self.inference_chunk,
+            model, pool, Q, path_counts=self.path_counts, t_norm=t_norm, chunk_size=self.inference_chunk,
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         figures.dfr_rate_matrices(mats, metrics, run_dir / "dfr_rate_matrices.png")
