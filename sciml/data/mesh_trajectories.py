@@ -3,8 +3,9 @@
 Every trajectory has its own mesh, so nodes are padded to the largest mesh of the dataset and each edge
 list (the mesh edges, K-hop powers, d-hop rings) to its largest size, with masks. A training batch is B
 random (trajectory, frame) pairs; its leaves have a leading batch axis, as the runner shards them.
-`synthetic_dataset` makes timing-only data on a Delaunay mesh of random points (the shapes of the
-original benchmark), with smooth travelling velocity fields and no physics.
+`meshgraphnets` reads the published CylinderFlow files (`sciml.data.meshgraphnets`) and computes
+MeshGraphNets' own normalisation statistics. `synthetic_dataset` makes timing-only data on a Delaunay
+mesh of random points (the shapes of the original benchmark), with smooth travelling velocity fields and no physics.
 Used by `sciml.meshformer` (MeshGraphNet and the mesh transformer); the edge lists come from
 `sciml.data.mesh_graph`.
 Reference: Pfaff et al. 2021, "Learning Mesh-Based Simulation with Graph Networks" (schema, node types);
@@ -19,6 +20,10 @@ from scipy.spatial import Delaunay
 
 from sciml.data.cylinder_flow import NODE_TYPE_SIZE, NORMAL, OUTFLOW, CylinderFlowConfig, cylinder_flow
 from sciml.data.mesh_graph import cells_to_edges, check_mesh, hop_edges, pad_edges
+from sciml.data.meshgraphnets import read_cylinder_split
+
+#: The data sources `load` knows: our LBM cylinder flow, timing-only random meshes, published files.
+SOURCES = ("lbm", "synthetic", "meshgraphnets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +157,51 @@ def statistics(train: Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
+def meshgraphnets_statistics(train: Split, noise: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The statistics MeshGraphNets' normalisers converge to, computed exactly and one trajectory at a time.
+
+    MeshGraphNets (`cfd_model.py`, `normalization.py`) accumulates its node normaliser on the *noisy*
+    inputs [velocity + noise on normal nodes, one-hot type] and its output normaliser on the velocity
+    change target - noisy input over *all* nodes (boundary nodes included; the loss masks them later).
+    Noise is zero-mean and independent, so its effect is exact: the mean is unchanged and the mean
+    square of each velocity component grows by noise^2 times the share of normal nodes. Edge statistics
+    are those of `statistics` (relative mesh positions and their norm over the mesh edges). Streaming
+    in float64 keeps memory at one trajectory (the published train split is about 9 GB of velocities).
+    """
+    k = NODE_TYPE_SIZE
+    node_sum, node_sq, node_n = np.zeros(2 + k), np.zeros(2 + k), 0.0
+    tgt_sum, tgt_sq, tgt_n = np.zeros(2), np.zeros(2), 0.0
+    normal_rows, normal_tgt_rows = 0.0, 0.0
+    edge_rows = []
+    s, r, em = train.adjacency[0]
+    for m in range(train.num_trajectories):
+        real = train.node_mask[m]
+        v = train.velocity[m][:, real].astype(np.float64)  # [T, n, 2]
+        types = train.node_type[m][real]
+        counts = np.bincount(types, minlength=k)[:k].astype(np.float64)
+        frames = v.shape[0]
+        node_sum[:2] += v.sum((0, 1))
+        node_sq[:2] += (v**2).sum((0, 1))
+        node_sum[2:] += frames * counts  # one-hot: a column's sum is its count (and so is its sum of squares)
+        node_sq[2:] += frames * counts
+        node_n += frames * v.shape[1]
+        normal_rows += frames * counts[NORMAL]
+        delta = v[1:] - v[:-1]
+        tgt_sum += delta.sum((0, 1))
+        tgt_sq += (delta**2).sum((0, 1))
+        tgt_n += delta.shape[0] * delta.shape[1]
+        normal_tgt_rows += delta.shape[0] * counts[NORMAL]
+        rel = (train.mesh_pos[m][s[m][em[m]]] - train.mesh_pos[m][r[m][em[m]]]).astype(np.float64)
+        edge_rows.append(np.concatenate([rel, np.linalg.norm(rel, axis=1, keepdims=True)], 1))
+    node_sq[:2] += noise**2 * normal_rows
+    tgt_sq += noise**2 * normal_tgt_rows
+    node_mean, tgt_mean = node_sum / node_n, tgt_sum / tgt_n
+    node_std = np.sqrt(np.maximum(node_sq / node_n - node_mean**2, 0.0))
+    tgt_std = np.sqrt(np.maximum(tgt_sq / tgt_n - tgt_mean**2, 0.0))
+    edges = np.concatenate(edge_rows)
+    return {"node": (node_mean, node_std), "edge": (edges.mean(0), edges.std(0)), "target": (tgt_mean, tgt_std)}
+
+
 def synthetic_dataset(nodes: int, frames: int, trajectories: int, seed: int) -> list[dict]:
     """Timing-only trajectories on a Delaunay mesh of `nodes` random points in the 1.6 x 0.41 channel."""
     rng = np.random.default_rng(seed)
@@ -173,12 +223,27 @@ def synthetic_dataset(nodes: int, frames: int, trajectories: int, seed: int) -> 
 
 @functools.lru_cache(maxsize=4)
 def load(
-    source: str, config: CylinderFlowConfig, specs: tuple[EdgeSpec, ...], data_dir: str, synthetic_nodes: int
+    source: str, config: CylinderFlowConfig, specs: tuple[EdgeSpec, ...], data_dir: str, synthetic_nodes: int,
+    path: str = "", noise: float = 0.0,
 ) -> tuple[Split, Split, dict]:
     """Prepared (train, test, statistics), cached per process (the runner calls the task many times).
 
-    `data_dir` "" means the shared data cache (`sciml.data.cache.data_dir()`).
+    `data_dir` "" means the shared data cache (`sciml.data.cache.data_dir()`). Source "meshgraphnets"
+    reads the published files in `path` (`meta.json`, `train.tfrecord`, `test.tfrecord`): the first
+    `config.n_train` / `config.n_test` trajectories, each cut to `config.frames` frames, with
+    MeshGraphNets' statistics at training noise `noise` (`meshgraphnets_statistics`).
     """
+    if source == "meshgraphnets":
+        if not path:
+            raise ValueError("data 'meshgraphnets' reads the published files: set task.path to the dataset "
+                             "directory (meta.json, train.tfrecord, test.tfrecord)")
+        if config.n_test < 1:
+            raise ValueError("the dataset needs at least one test trajectory (num_test >= 1)")
+        train = read_cylinder_split(path, "train", config.n_train, config.frames)
+        test = read_cylinder_split(path, "test", config.n_test, config.frames)
+        tr, te = prepare(train, test, specs)
+        del train, test
+        return tr, te, meshgraphnets_statistics(tr, noise)
     if source == "lbm":
         data = cylinder_flow(config, data_dir=data_dir or None)
         train, test = data["train"], data["test"]
@@ -186,7 +251,7 @@ def load(
         train = synthetic_dataset(synthetic_nodes, config.frames, config.n_train, config.seed)
         test = synthetic_dataset(synthetic_nodes, config.frames, max(config.n_test, 1), config.seed + 1)
     else:
-        raise ValueError(f"data source must be 'lbm' or 'synthetic', got {source!r}")
+        raise ValueError(f"data source must be one of {SOURCES}, got {source!r}")
     if not test:
         raise ValueError("the dataset needs at least one test trajectory (n_test >= 1)")
     tr, te = prepare(train, test, specs)

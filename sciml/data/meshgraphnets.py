@@ -175,3 +175,52 @@ def write_dataset(
     path = directory / f"{split}.tfrecord"
     write_tfrecord(path, records())
     return path
+
+
+# ------------------------------------------------------------------- training-ready CylinderFlow splits
+
+#: The fields a CylinderFlow trajectory needs for training (pressure is published but not learned).
+CYLINDER_TRAINING_FIELDS = {"cells": 3, "mesh_pos": 2, "node_type": 1, "velocity": 2}
+
+
+def read_cylinder_split(directory: str | Path, split: str, count: int, frames: int) -> list[dict[str, np.ndarray]]:
+    """The first `count` trajectories of `<directory>/<split>.tfrecord`, each cut to its first `frames` frames.
+
+    Returns dicts with static fields squeezed (`mesh_pos` [N, 2], `cells` [C, 3], `node_type` [N, 1]) and
+    `velocity` [frames, N, 2] float32; other fields (`pressure`) are dropped to save memory. Raises
+    ValueError naming the file and what is missing: a field, trajectories, or frames.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"MeshGraphNets dataset directory {directory} does not exist "
+                                "(expected meta.json and train/valid/test.tfrecord, e.g. CylinderFlow)")
+    meta = load_meta(directory)
+    path = directory / f"{split}.tfrecord"
+    missing = [name for name in CYLINDER_TRAINING_FIELDS if name not in meta["features"]]
+    if missing:
+        raise ValueError(f"{directory / 'meta.json'} lacks the fields {missing} that CylinderFlow training "
+                         f"needs ({sorted(CYLINDER_TRAINING_FIELDS)}); it has {sorted(meta['features'])}")
+    for name, width in CYLINDER_TRAINING_FIELDS.items():
+        shape = meta["features"][name]["shape"]
+        if shape[-1] != width:
+            raise ValueError(f"{directory / 'meta.json'}: field {name!r} has shape {shape}, expected last axis {width} "
+                             "(a 2-D CylinderFlow-like dataset)")
+    if meta["features"]["velocity"]["type"] != "dynamic":
+        raise ValueError(f"{directory / 'meta.json'}: 'velocity' must be a dynamic field")
+    length = int(meta["features"]["velocity"]["shape"][0])
+    if frames > length:
+        raise ValueError(f"{path}: asked for {frames} frames, but its trajectories hold {length} (trajectory_length)")
+    out = []
+    for traj in read_dataset(directory, split):
+        if len(out) == count:
+            break
+        out.append({
+            "mesh_pos": np.asarray(traj["mesh_pos"][0], np.float32),
+            "cells": np.asarray(traj["cells"][0]),
+            "node_type": np.asarray(traj["node_type"][0], np.int32),
+            "velocity": np.ascontiguousarray(traj["velocity"][:frames], np.float32),
+        })
+    if len(out) < count:
+        raise ValueError(f"{path} holds {len(out)} trajectories, but {count} were asked for "
+                         "(lower task.num_train / task.num_test)")
+    return out

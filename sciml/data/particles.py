@@ -14,7 +14,8 @@ result in the data cache (`sciml.data.cache`: `$SCIML_DATA_DIR/particles/`, else
 
 The published GNS datasets (WaterDrop, Sand, Goop, ...) are TFRecord files of `tf.train.SequenceExample`
 protos: context `particle_type` (bytes of int64) and `key`, feature list `position` (one bytes feature
-of float32 [N, dim] per step). TensorFlow is not a dependency: `sciml.data.tfrecord` reads and writes them.
+of float32 [N, dim] per step). TensorFlow is not a dependency: `sciml.data.tfrecord` reads and writes them;
+`gns_dataset` turns a published set into training-ready splits of one particle count.
 Reference: Sanchez-Gonzalez et al. 2020, "Learning to simulate complex physics with graph networks"
 (`learning_to_simulate/reading_utils.py` defines the schema).
 """
@@ -223,11 +224,13 @@ def read_gns_metadata(directory: str | Path) -> dict:
     return meta
 
 
-def read_gns_split(directory: str | Path, split: str, *, verify: bool = True) -> list[dict[str, np.ndarray]]:
+def read_gns_split(
+    directory: str | Path, split: str, *, verify: bool = True, limit: int | None = None
+) -> list[dict[str, np.ndarray]]:
     """Trajectories of `<directory>/<split>.tfrecord`: [{"position": [T, N, dim] float32, "particle_type": [N]}].
 
     Trajectories may differ in particle count (WaterDrop does), so this returns a list; `key` and
-    `step_context` are passed through when present.
+    `step_context` are passed through when present. `limit`: read only the first `limit` records.
     """
     directory = Path(directory)
     meta = read_gns_metadata(directory)
@@ -239,6 +242,8 @@ def read_gns_split(directory: str | Path, split: str, *, verify: bool = True) ->
         raise FileNotFoundError(f"{path} does not exist")
     out = []
     for k, record in enumerate(read_tfrecord(path, verify=verify)):
+        if limit is not None and k >= limit:
+            break
         context, lists = decode_sequence_example(record)
         if "position" not in lists or "particle_type" not in context:
             raise ValueError(f"{path}: record {k} lacks `position` or `particle_type` (not a GNS dataset?)")
@@ -278,3 +283,93 @@ def write_gns_split(directory: str | Path, split: str, trajectories: Iterable[di
         records.append(encode_sequence_example(context, {"position": [p.tobytes() for p in pos]}))
     path = directory / f"{split}.tfrecord"
     write_tfrecord(path, records)
+
+
+# ------------------------------------------------------------------- training-ready GNS datasets
+
+#: GNS's id of kinematic (obstacle) particles (`learning_to_simulate/train.py`, KINEMATIC_PARTICLE_ID):
+#: GNS excludes them from the loss and sets them to the truth in rollouts.
+KINEMATIC_PARTICLE_TYPE = 3
+
+#: The `metadata.json` keys the particle tasks use (normalisation, walls, graph radius).
+GNS_METADATA_KEYS = ("bounds", "default_connectivity_radius", "dim", "vel_mean", "vel_std", "acc_mean", "acc_std")
+
+
+def farthest_point_order(x: np.ndarray, k: int, start: int = 0) -> np.ndarray:
+    """Indices of `k` points of `x` [N, d] chosen greedily farthest from those already chosen, from `start`."""
+    chosen = np.empty(k, np.int64)
+    chosen[0] = start
+    d = np.linalg.norm(x - x[start], axis=1)
+    for i in range(1, k):
+        chosen[i] = int(d.argmax())
+        d = np.minimum(d, np.linalg.norm(x - x[chosen[i]], axis=1))
+    return chosen
+
+
+def gns_dataset(directory: str | Path, *, num_train: int, num_test: int, num_frames: int, num_particles: int = 0,
+                dims: tuple[int, ...] = (2,)) -> dict:
+    """A published GNS dataset (WaterDrop, Water, Sand, Goop, ...) as {"train", "test", "metadata"} splits.
+
+    Reads the first `num_train` trajectories of `train.tfrecord` and `num_test` of `test.tfrecord`, each
+    cut to its first `num_frames` frames. The published trajectories differ in particle count, while a
+    batch needs one static shape, so every trajectory keeps `num_particles` particles (0: the count of
+    the smallest trajectory read), chosen by farthest-point sampling of its first frame from particle 0
+    (a uniform thinning; GIOROM's `parseGNSData.py` subsamples the GNS sets too). Splits are
+    {"position": [M, T, N, dim] float32, "particle_type": [M, N] int32}; the metadata is
+    `metadata.json` (whose velocity and acceleration statistics GNS normalises with) plus `materials`
+    ("type<id>" -> id for the particle types present) and `n_particles`. `dims` lists the spatial
+    dimensions the caller's model handles. Raises ValueError naming the file and what is missing.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"GNS dataset directory {directory} does not exist "
+                                "(expected metadata.json and train/valid/test.tfrecord, e.g. WaterDrop)")
+    meta = read_gns_metadata(directory)
+    missing = [k for k in GNS_METADATA_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"{directory / 'metadata.json'} lacks {missing} "
+                         f"(a GNS metadata.json has {list(GNS_METADATA_KEYS)})")
+    if int(meta["dim"]) not in dims:
+        raise ValueError(f"{directory}: a {meta['dim']}-D dataset, but this model handles {list(dims)}-D "
+                         "particles only")
+    splits = {}
+    for split, count in (("train", num_train), ("test", num_test)):
+        trajs = read_gns_split(directory, split, limit=count)
+        path = directory / f"{split}.tfrecord"
+        if len(trajs) < count:
+            raise ValueError(f"{path} holds {len(trajs)} trajectories, but {count} were asked for "
+                             "(lower task.num_train / task.num_test)")
+        for k, t in enumerate(trajs):
+            if len(t["position"]) < num_frames:
+                raise ValueError(f"{path}, record {k}: {len(t['position'])} frames, but {num_frames} were asked "
+                                 "for (lower task.num_frames)")
+            types = t["particle_type"]
+            if np.any(types == KINEMATIC_PARTICLE_TYPE):
+                raise ValueError(f"{path}, record {k} has kinematic (obstacle) particles, type "
+                                 f"{KINEMATIC_PARTICLE_TYPE}, which GNS resets to the truth every step; "
+                                 "this task does not support them (use sets without obstacles: WaterDrop, Water, "
+                                 "Sand, Goop)")
+            if types.min() < 0 or types.max() >= NUM_PARTICLE_TYPES:
+                raise ValueError(f"{path}, record {k}: particle types {np.unique(types).tolist()} outside "
+                                 f"[0, {NUM_PARTICLE_TYPES})")
+        splits[split] = trajs
+    counts = [len(t["particle_type"]) for s in splits.values() for t in s]
+    n = num_particles or min(counts)
+    if n > min(counts):
+        raise ValueError(f"{directory}: num_particles {n} exceeds the smallest trajectory read ({min(counts)} "
+                         f"particles; counts range {min(counts)}..{max(counts)}); use num_particles <= {min(counts)} "
+                         "or 0 (= the smallest)")
+
+    def stack(trajs):
+        pos, types = [], []
+        for t in trajs:
+            x = t["position"][:num_frames]
+            idx = np.arange(n) if x.shape[1] == n else np.sort(farthest_point_order(x[0].astype(np.float64), n))
+            pos.append(x[:, idx])
+            types.append(t["particle_type"][idx])
+        return {"position": np.stack(pos).astype(np.float32), "particle_type": np.stack(types).astype(np.int32)}
+
+    out = {s: stack(t) for s, t in splits.items()}
+    present = np.unique(np.concatenate([out[s]["particle_type"].ravel() for s in out]))
+    metadata = dict(meta, materials={f"type{int(t)}": int(t) for t in present}, n_particles=int(n))
+    return {"train": out["train"], "test": out["test"], "metadata": metadata}

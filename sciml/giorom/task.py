@@ -1,11 +1,12 @@
 """The `gns` and `giorom` tasks: learned particle simulators trained on MPM trajectories.
 
 Both train one model on all materials of `sciml.data.particles.mpm_dataset` (the particle type tells
-the material) with GNS's recipe: a window of C + 1 positions with random-walk noise in, the
-normalised acceleration out, MSE. `gns` sees every particle; `giorom` sees a sparse subset (a fraction
-`sparsity` of the particles, by farthest-point or random sampling, re-drawn among `num_subsets`
-subsets per training trajectory) and trains its reconstruction decoder in the same loss, from the
-subset's true positions to all particles' positions.
+the material), or with `data: gns` on a published 2-D GNS dataset (`sciml.data.particles.gns_dataset`:
+WaterDrop, Water, Sand, Goop; their metadata's statistics normalise the inputs), with GNS's recipe: a
+window of C + 1 positions with random-walk noise in, the normalised acceleration out, MSE. `gns` sees
+every particle; `giorom` sees a sparse subset (a fraction `sparsity` of the particles, by
+farthest-point or random sampling, re-drawn among `num_subsets` subsets per training trajectory) and
+trains its reconstruction decoder in the same loss, from the subset's true positions to all particles' positions.
 
 `evaluate` is one procedure for both (`sciml.giorom.evaluation.evaluate_rollouts`; the abstract hook
 `stepped_fraction` says which particles a model steps): it rolls out every test trajectory from its
@@ -30,8 +31,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.spatial import cKDTree
 
-from sciml.data.particles import MATERIALS, mpm_dataset
+from sciml.data.particles import MATERIALS, gns_dataset, mpm_dataset
 from sciml.giorom.dynamics import noisy_inputs_and_target
 from sciml.giorom.evaluation import evaluate_rollouts
 from sciml.giorom.features import ParticleSetup
@@ -62,6 +64,12 @@ def _dataset(params_json: str) -> dict:
     return mpm_dataset(**p)
 
 
+@functools.lru_cache(maxsize=2)
+def _published_dataset(path: str, num_train: int, num_test: int, num_frames: int, num_particles: int) -> dict:
+    return gns_dataset(path, num_train=num_train, num_test=num_test, num_frames=num_frames,
+                       num_particles=num_particles, dims=(2,))
+
+
 @dataclasses.dataclass(frozen=True)
 class ParticleTask(Task):
     """Fields shared by the GNS and GIOROM tasks (data, features, training, evaluation).
@@ -70,7 +78,12 @@ class ParticleTask(Task):
     figures name it (`label`); `evaluate` is the same procedure for both.
     """
 
-    # data: `num_train` / `num_test` scenes per material, each `num_frames` frames of `num_particles` particles
+    # data: `data` mpm (generated: `num_train` / `num_test` scenes per material, each `num_frames` frames of
+    # `num_particles` particles) | gns (a published GNS dataset in `path`, 2-D: the first `num_train` /
+    # `num_test` trajectories of train/test.tfrecord, `num_frames` frames each, thinned by FPS to
+    # `num_particles` particles, 0 = the smallest trajectory's count; see sciml.data.particles.gns_dataset)
+    data: str = "mpm"
+    path: str = ""
     num_particles: int = 512
     num_frames: int = 160  # 0.8 s at 200 frames per second: the drop, the impact and most of the settling
     num_train: int = 8
@@ -99,7 +112,12 @@ class ParticleTask(Task):
 
     def __post_init__(self):
         at_least_1 = {"ge": 1}
-        check_ranges(self, num_particles=at_least_1, num_train=at_least_1, num_test=at_least_1, window=at_least_1,
+        check_choice("data", self.data, ("mpm", "gns"))
+        if self.data == "gns" and not self.path:
+            raise ValueError("data 'gns' reads a published GNS dataset: set task.path to its directory "
+                             "(metadata.json, train.tfrecord, test.tfrecord)")
+        check_range("num_particles", self.num_particles, ge=0 if self.data == "gns" else 1)
+        check_ranges(self, num_train=at_least_1, num_test=at_least_1, window=at_least_1,
                      max_neighbors=at_least_1, width=at_least_1, batch_size=at_least_1, timing_steps=at_least_1,
                      timing_repeats=at_least_1, one_step_stride=at_least_1)
         check_range("num_frames", self.num_frames, ge=self.window + 2)
@@ -109,7 +127,7 @@ class ParticleTask(Task):
         check_ranges(self, noise={"ge": 0}, radius_scale={"gt": 0}, area={"gt": 0}, eval_trajectories={"ge": 0},
                      eval_steps={"ge": 0})
         for f in self.eval_sparsities:
-            subset_size(self.num_particles, f)  # validates (0, 1]
+            subset_size(max(self.num_particles, 1), f)  # validates (0, 1]
 
     # ---------------------------------------------------------------------------------- hooks
 
@@ -124,19 +142,30 @@ class ParticleTask(Task):
 
     # ------------------------------------------------------------------------------------- data
 
-    def data(self) -> dict:
-        """The MPM dataset (generated once, cached in memory and in the data cache's particles/)."""
+    def dataset(self) -> dict:
+        """The MPM dataset (generated once, cached in memory and in the data cache's particles/), or the
+        published GNS dataset in `path` (read once per process)."""
+        if self.data == "gns":
+            return _published_dataset(self.path, self.num_train, self.num_test, self.num_frames, self.num_particles)
         params = {"n_particles": self.num_particles, "n_frames": self.num_frames, "n_train": self.num_train,
                   "n_test": self.num_test, "materials": list(self.materials), "seed": self.data_seed,
                   "area": self.area, "cache": self.cache}
         return _dataset(json.dumps(params, sort_keys=True))
 
+    def particle_count(self) -> int:
+        """Particles per trajectory (for `data: gns` with num_particles 0, the smallest trajectory's count)."""
+        return self.num_particles if self.data == "mpm" else int(self.dataset()["metadata"]["n_particles"])
+
     def spacing(self) -> float:
-        """Mean initial particle spacing sqrt(area / N)."""
-        return float(np.sqrt(self.area / self.num_particles))
+        """Mean initial particle spacing: sqrt(area / N) for our scenes; for a published set, the median
+        nearest-neighbour distance in the first frame of the first training trajectory."""
+        if self.data == "mpm":
+            return float(np.sqrt(self.area / self.num_particles))
+        x = self.dataset()["train"]["position"][0, 0].astype(np.float64)
+        return float(np.median(cKDTree(x).query(x, k=2)[0][:, 1]))
 
     def base_setup(self) -> ParticleSetup:
-        meta = self.data()["metadata"]
+        meta = self.dataset()["metadata"]
         return ParticleSetup.from_metadata(
             meta, radius=self.radius_scale * meta["default_connectivity_radius"], window=self.window,
             noise_std=self.noise, max_neighbors=self.max_neighbors,
@@ -151,7 +180,7 @@ class ParticleTask(Task):
 
     def _sample_times(self, step: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
         rng = np.random.default_rng([seed, step])
-        pos = self.data()["train"]["position"]
+        pos = self.dataset()["train"]["position"]
         m = rng.integers(0, pos.shape[0], self.batch_size)
         t = rng.integers(self.window, pos.shape[1] - 1, self.batch_size)  # last input frame; t + 1 is the target
         return m, t, rng
@@ -164,7 +193,7 @@ class ParticleTask(Task):
         """
         if not self.wall_limits:
             return None
-        pos = self.data()["train"]["position"]
+        pos = self.dataset()["train"]["position"]
         lo, hi = pos.min(axis=(0, 1, 2)), pos.max(axis=(0, 1, 2))
         return ((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])))
 
@@ -177,7 +206,7 @@ class ParticleTask(Task):
 
     def evaluate(self, model, *, key, run_dir: Path) -> dict[str, float]:
         """`evaluation.evaluate_rollouts` on the test split; writes `rollouts.npz` and `snapshots.png`."""
-        data = self.data()
+        data = self.dataset()
         names = {v: k for k, v in data["metadata"]["materials"].items()}
         out, saved = evaluate_rollouts(
             model, data["test"], names, window=self.window, steps=self.rollout_steps(),
@@ -210,7 +239,7 @@ class GNSTask(ParticleTask):
 
     def setup(self) -> ParticleSetup:
         s = self.base_setup()
-        self._check_radius(s, self.data()["train"]["position"][0, 0])
+        self._check_radius(s, self.dataset()["train"]["position"][0, 0])
         return s
 
     def init(self, *, key) -> GNS:
@@ -218,7 +247,7 @@ class GNSTask(ParticleTask):
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         m, t, _ = self._sample_times(step, seed)
-        train = self.data()["train"]
+        train = self.dataset()["train"]
         frames = t[:, None] + np.arange(-self.window, 2)[None]  # [B, C + 2]
         return {"positions": train["position"][m[:, None], frames], "ptype": train["particle_type"][m]}
 
@@ -259,7 +288,7 @@ class GIOROMTask(ParticleTask):
 
     def __post_init__(self):
         super().__post_init__()
-        subset_size(self.num_particles, self.sparsity)
+        subset_size(max(self.num_particles, 1), self.sparsity)
         check_choice("sampling", self.sampling, ("fps", "random"))
         at_least_1 = {"ge": 1}
         check_ranges(self, num_subsets=at_least_1, grid=at_least_1, gno_channels=at_least_1, fno_width=at_least_1,
@@ -277,13 +306,13 @@ class GIOROMTask(ParticleTask):
 
     @property
     def num_sparse(self) -> int:
-        return subset_size(self.num_particles, self.sparsity)
+        return subset_size(self.particle_count(), self.sparsity)
 
     def setup(self) -> ParticleSetup:
         """The sparse graph's setup: the dense radius over sqrt(sparsity) keeps the neighbour count."""
         base = self.base_setup()
         s = base.with_radius(base.radius / np.sqrt(self.sparsity))
-        self._check_radius(s, self.data()["train"]["position"][0, 0][self.subsets()[0, 0]])
+        self._check_radius(s, self.dataset()["train"]["position"][0, 0][self.subsets()[0, 0]])
         return s
 
     def init(self, *, key) -> GIOROM:
@@ -305,7 +334,7 @@ class GIOROMTask(ParticleTask):
 
     def batch(self, step: int, *, seed: int) -> dict[str, np.ndarray]:
         m, t, rng = self._sample_times(step, seed)
-        train = self.data()["train"]
+        train = self.dataset()["train"]
         idx = self.subsets()[m, rng.integers(0, self.num_subsets, self.batch_size)]  # [B, n]
         frames = t[:, None] + np.arange(-self.window, 2)[None]
         pos = train["position"]
@@ -338,7 +367,7 @@ class GIOROMTask(ParticleTask):
 
 @functools.lru_cache(maxsize=8)
 def _training_subsets(task: GIOROMTask) -> np.ndarray:
-    x0 = jnp.asarray(task.data()["train"]["position"][:, 0])  # [M, N, 2]
+    x0 = jnp.asarray(task.dataset()["train"]["position"][:, 0])  # [M, N, 2]
     m, n = x0.shape[:2]
     k, num_subsets = task.num_sparse, task.num_subsets
     rng = np.random.default_rng(SUBSET_SEED)

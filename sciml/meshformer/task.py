@@ -51,8 +51,11 @@ class MeshTask(Task):
     (rotary encoding of mesh_pos * rope_scale in the attention scores; 0 = none, then geometry enters
     only through the edge lists).
     Data: `data` lbm (the simulated CylinderFlow-like set) | synthetic (random mesh of
-    `synthetic_nodes` nodes, timing only); the LBM set's size and resolution; `data_dir` ("" = the
-    shared data cache, `sciml.data.cache.data_dir()`).
+    `synthetic_nodes` nodes, timing only) | meshgraphnets (the published CylinderFlow files in `path`:
+    `meta.json`, `train.tfrecord`, `test.tfrecord`; the first `num_train` / `num_test` trajectories, cut
+    to `num_frames` frames, normalised with MeshGraphNets' statistics, see
+    `sciml.data.mesh_trajectories.meshgraphnets_statistics`); the LBM set's size and resolution;
+    `data_dir` ("" = the shared data cache, `sciml.data.cache.data_dir()`).
     """
 
     model: str = "transformer"
@@ -68,6 +71,7 @@ class MeshTask(Task):
     noise: float = 0.02
     batch_size: int = 2
     data: str = "lbm"
+    path: str = ""  # directory of the published dataset (data: meshgraphnets)
     num_train: int = 16
     num_test: int = 4
     num_frames: int = 100
@@ -84,6 +88,10 @@ class MeshTask(Task):
 
     def __post_init__(self):
         check_choice("model", self.model, ("mgn", "transformer"))
+        check_choice("data", self.data, mesh_trajectories.SOURCES)
+        if self.data == "meshgraphnets" and not self.path:
+            raise ValueError("data 'meshgraphnets' reads the published CylinderFlow files: set task.path to their "
+                             "directory (meta.json, train.tfrecord, test.tfrecord)")
         check_choice("norm", self.norm, NORMS)
         check_choice("hop_mode", self.hop_mode, ("power", "ring"))
         if not self.hops or min(self.hops) < 1:
@@ -123,6 +131,9 @@ class MeshTask(Task):
 
     def dataset(self):
         """(train split, test split, statistics), prepared once per process."""
+        if self.data == "meshgraphnets":
+            return mesh_trajectories.load(self.data, self.data_config, self.edge_specs, "", self.synthetic_nodes,
+                                          path=self.path, noise=self.noise)
         return mesh_trajectories.load(
             self.data, self.data_config, self.edge_specs, self.data_dir or str(data_dir()), self.synthetic_nodes
         )
