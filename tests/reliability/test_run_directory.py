@@ -89,8 +89,6 @@ def test_unwritable_checkpoints_folder_stops_at_once_naming_path_and_last_good_s
     assert any(want in ln and "last good checkpoint: step 40" in ln for ln in lines), out.stderr
 
 
-# orbax's background thread posts to its closed event loop after the failed save ("Event loop is closed").
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_full_disk_stops_at_the_failed_save(tmpfs):
     runs = tmpfs / "runs"
     first = run(TOY, runs_dir=runs, progress=False)
