@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting `key=value` overrides stand anywhere (also after flags: `run CONFIG --dry-run a.b=1`)."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    stray = [e for e in extra if e.startswith("-") or "=" not in e or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def _add_distributed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="join a multi-process job (SLURM/TPU/Open MPI detected automatically)")
@@ -72,7 +84,7 @@ def _maybe_distributed(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         for module in args.imports:
             try:

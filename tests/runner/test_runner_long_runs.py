@@ -236,9 +236,9 @@ def test_multirun_sweep_writes_seed_mean_and_spread(tmp_path):
 
 
 def test_dry_run_reports_parameters_flops_and_memory_without_training(tmp_path, capsys):
-    cfg = _write_config(tmp_path, _with(task={"width": 8}))
+    cfg = _write_config(tmp_path, _with(task={"width": 4}))
     runs = tmp_path / "runs"
-    assert main(["--import", "toy_task", "run", cfg, "--runs-dir", str(runs), "--dry-run"]) == 0
+    assert main(["--import", "toy_task", "run", cfg, "--runs-dir", str(runs), "--dry-run", "task.width=8"]) == 0
     out = capsys.readouterr().out
     params = (3 * 8 + 8) + (8 * 2 + 2)  # MLP(3 -> 8 -> 2)
     model = load_config(_with(task={"width": 8})).task.init(key=jax.random.PRNGKey(0))
