@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(name: str, steps: int) -> dict:
+def measure(name: str, steps: int, overrides: list[str]) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -24,8 +24,8 @@ def measure(name: str, steps: int) -> dict:
     from sciml.timing import time_calls
 
     enable_compile_cache()
-    config = load_config(ROOT / "experiments" / name)
-    out = {"config": name, **dry_run(config)}
+    config = load_config(ROOT / "experiments" / name, overrides)
+    out = {"config": name, "overrides": overrides, **dry_run(config)}
     trainer = Trainer(config)
     box = [trainer.place(trainer.init_state())]
     batches = [trainer.device_batch(s) for s in range(steps + 2)]
@@ -50,18 +50,20 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--out", default=None)
     p.add_argument("--timeout", type=float, default=None, help="seconds per config")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="overrides for every config (e.g. stand-in data of the published dataset's shapes)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps)))
+        print(json.dumps(measure(args.one, args.steps, args.set)))
         return 0
     names = args.only or sorted(p.relative_to(ROOT / "experiments").as_posix()
                                 for p in (ROOT / "experiments").rglob("paper*.yaml"))
     rows = []
     for name in names:
         try:
-            proc = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps)],
-                                  capture_output=True, text=True, timeout=args.timeout)
+            cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--set", *args.set]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
         except subprocess.TimeoutExpired:
             rows.append({"config": name, "error": f"timed out after {args.timeout} s"})
             print(json.dumps(rows[-1]), flush=True)
