@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(name: str, steps: int, overrides: list[str]) -> dict:
+    """One config's dry-run figures and, with `steps` > 0, its median step time at the paper batch."""
     import jax
     import jax.numpy as jnp
 
@@ -26,6 +27,8 @@ def measure(name: str, steps: int, overrides: list[str]) -> dict:
     enable_compile_cache()
     config = load_config(ROOT / "experiments" / name, overrides)
     out = {"config": name, "overrides": overrides, **dry_run(config)}
+    if steps == 0:
+        return out
     trainer = Trainer(config)
     box = [trainer.place(trainer.init_state())]
     batches = [trainer.device_batch(s) for s in range(steps + 2)]
@@ -47,7 +50,7 @@ def measure(name: str, steps: int, overrides: list[str]) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--only", nargs="*", default=None)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=5, help="timed steps; 0 = the dry-run figures only")
     p.add_argument("--out", default=None)
     p.add_argument("--timeout", type=float, default=None, help="seconds per config")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -69,7 +72,8 @@ def main() -> int:
             print(json.dumps(rows[-1]), flush=True)
             continue
         if proc.returncode:
-            rows.append({"config": name, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"})
+            lines = proc.stderr.strip().splitlines()
+            rows.append({"config": name, "error": lines[-1] if lines else f"exit status {proc.returncode}"})
         else:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
