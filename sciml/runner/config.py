@@ -27,24 +27,29 @@ class ConfigError(ValueError):
 class OptimConfig:
     """Optimiser and learning-rate schedule (optax)."""
 
-    name: str = "adam"  # adam | adamw | sgd
+    name: str = "adam"  # adam | adamw | adamax | sgd
     lr: float = 1e-3
     weight_decay: float = 0.0
     b1: float = 0.9
     b2: float = 0.999
-    schedule: str = "constant"  # constant | cosine (linear warm-up, then cosine decay to end_lr)
+    # constant | cosine (linear warm-up, then cosine decay to end_lr) | exponential (after the warm-up,
+    # end_lr + (lr - end_lr) * decay_rate ** (step / decay_steps), as MeshGraphNets and GNS decay)
+    schedule: str = "constant"
     warmup: int = 0
     end_lr: float = 0.0
     clip: float = 0.0  # global-norm gradient clipping; 0 = off
-    # Optimiser steps the cosine decay spans; 0 = train.steps. Set it to extend a finished cosine run:
-    # the schedule then stays where it was and the extra steps continue at end_lr.
+    # cosine: the optimiser steps the decay spans (0 = train.steps; set it to extend a finished cosine
+    # run: the extra steps then continue at end_lr). exponential: the steps per factor decay_rate.
     decay_steps: int = 0
+    decay_rate: float = 0.1  # exponential: the factor per decay_steps
 
     def __post_init__(self):
-        check_choice("optim.name", self.name, ("adam", "adamw", "sgd"), error=ConfigError)
-        check_choice("optim.schedule", self.schedule, ("constant", "cosine"), error=ConfigError)
+        check_choice("optim.name", self.name, ("adam", "adamw", "adamax", "sgd"), error=ConfigError)
+        check_choice("optim.schedule", self.schedule, ("constant", "cosine", "exponential"), error=ConfigError)
         check_ranges(self, "optim.", ConfigError, lr={"gt": 0}, warmup={"ge": 0}, weight_decay={}, b1={}, b2={},
-                     end_lr={}, clip={}, decay_steps={"ge": 0})
+                     end_lr={}, clip={}, decay_steps={"ge": 0}, decay_rate={"gt": 0, "le": 1})
+        if self.schedule == "exponential" and not self.decay_steps:
+            raise ConfigError("optim.schedule=exponential needs optim.decay_steps (the steps per factor decay_rate)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,13 @@ from sciml.runner.config import OptimConfig
 
 
 def schedule(cfg: OptimConfig, total_steps: int) -> optax.ScalarOrSchedule:
-    """Learning rate: constant, or linear warm-up then constant / cosine decay to `end_lr`."""
+    """Learning rate: constant, or linear warm-up then constant / cosine decay to `end_lr` / exponential
+    decay towards `end_lr` by `decay_rate` every `decay_steps`."""
+    if cfg.schedule == "exponential":
+        decay = lambda step: cfg.end_lr + (cfg.lr - cfg.end_lr) * cfg.decay_rate ** (step / cfg.decay_steps)  # noqa: E731
+        if cfg.warmup == 0:
+            return decay
+        return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, cfg.warmup), decay], [cfg.warmup])
     if cfg.schedule == "cosine":
         span = cfg.decay_steps or total_steps
         return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(span, cfg.warmup + 1), cfg.end_lr)
@@ -34,6 +40,8 @@ def base_optimiser(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfor
         opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
     elif cfg.name == "adamw":
         opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+    elif cfg.name == "adamax":  # weight_decay as L2 added to the gradient, as torch.optim.Adamax does
+        opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), optax.adamax(lr, b1=cfg.b1, b2=cfg.b2))
     else:
         opt = optax.sgd(lr, momentum=cfg.b1 or None)
     return optax.chain(optax.clip_by_global_norm(cfg.clip), opt) if cfg.clip > 0 else opt

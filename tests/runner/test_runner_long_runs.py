@@ -246,3 +246,34 @@ def test_dry_run_reports_parameters_flops_and_memory_without_training(tmp_path, 
     assert f"parameters:        {params:,} trainable" in out
     assert "FLOPs per step:" in out and "memory per device:" in out and "examples per step: 16" in out
     assert not runs.exists()
+
+
+# ------------------------------------------------------------------------ the originals' optimisers
+
+
+def test_exponential_schedule_decays_towards_end_lr_by_decay_rate_per_decay_steps():
+    """MeshGraphNets' and GNS's schedule: end_lr + (lr - end_lr) * 0.1 ** (step / 5e6)."""
+    from sciml.runner.optim import schedule
+
+    cfg = load_config(_with(optim={"schedule": "exponential", "lr": 1.01e-4, "end_lr": 1e-6,
+                                   "decay_steps": 1000, "decay_rate": 0.1})).optim
+    lr = schedule(cfg, 10)
+    np.testing.assert_allclose([lr(0), lr(1000), lr(2500)], [1.01e-4, 1.1e-5, 1e-6 + 1e-4 * 0.1**2.5], rtol=1e-6)
+    warm = schedule(load_config(_with(optim={**cfg.__dict__, "warmup": 100})).optim, 10)
+    np.testing.assert_allclose([warm(50), warm(100 + 1000)], [0.5 * 1.01e-4, 1.1e-5], rtol=1e-6)
+    with pytest.raises(ConfigError, match="exponential needs optim.decay_steps"):
+        load_config(_with(optim={"schedule": "exponential"}))
+
+
+def test_adamax_adds_weight_decay_to_the_gradient_like_torch():
+    import optax
+
+    from sciml.runner.optim import base_optimiser
+
+    cfg = load_config(_with(optim={"name": "adamax", "lr": 0.1, "weight_decay": 0.5})).optim
+    params, grads = jnp.array([2.0, -1.0]), jnp.array([0.3, 0.0])
+    ours = base_optimiser(cfg, 10)
+    updates, _ = ours.update(grads, ours.init(params), params)
+    ref = optax.adamax(0.1)
+    expected, _ = ref.update(grads + 0.5 * params, ref.init(params), params)
+    np.testing.assert_allclose(updates, expected, rtol=1e-6)
