@@ -29,7 +29,7 @@ def test_demo_config_loads_with_typed_overrides():
         (["task.width=abc"], r"task.width: expected int, got 'abc'"),
         (["train.steps=1.5"], r"train.steps: expected int, got 1.5"),
         (["task.name=nosuchtask"], r"unknown task 'nosuchtask'; registered tasks: \[.*'fm'"),
-        (["optim.name=lion"], r"optim.name must be one of \['adam', 'adamw', 'sgd'\], got 'lion'"),
+        (["optim.name=lion"], r"optim.name must be one of \['adam', 'adamw', 'adamax', 'sgd'\], got 'lion'"),
         (["task.coupling=sinkhorn"], r"unknown coupling 'sinkhorn'; valid: \['independent', 'paired', 'ot'\]"),
         (["train.ema=1.5"], r"train.ema must be in \[0, 1\)"),
         (["task.width"], r"not of the form key.sub=value"),
