@@ -151,27 +151,14 @@ def test_clear_errors_for_missing_or_short_files(published, tmp_path):
 
 # ---------------------------------------------------------------------------------- paper configs
 
-# Overrides that make 2 CPU steps cheap: generated stand-in meshes of the original's kind (timing-only
-# random Delaunay meshes, `data: synthetic`), a few short trajectories, batch 1. The network is untouched.
-PAPER_REDUCED = ["task.data=synthetic", "task.synthetic_nodes=200", "task.num_train=2", "task.num_test=1",
-                 "task.num_frames=4", "task.batch_size=1"]
-
-# Trainable parameters. MeshGraphNet: DeepMind's network (run_model.py: latent 128, 15 message-passing steps,
-# 2 hidden layers; core_model.py: LayerNorm but in the decoder; cfd_model.py: 11 node and 3 edge inputs)
-# counted layer by layer: encoders 34,816 + 33,792, 15 x (82,560 + 66,176) per block, decoder 33,282.
-# The mesh transformer paper's sizes are not known (its tables were not retrievable): ours only.
-PAPER_PARAMS = {"paper_mgn_cylinder.yaml": 2_332_930, "paper_transformer_cylinder.yaml": 3_322_754}
+PAPER_CONFIGS = ["paper_mgn_cylinder.yaml", "paper_transformer_cylinder.yaml"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
-def test_paper_config_builds_and_trains_two_steps(name, repo, published):
-    import jax
-    import jax.numpy as jnp
-
-    from sciml.params import count_params
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_paper_config_reads_the_published_files_and_names_a_missing_path(name, repo, published):
+    """(Building the network, its parameter count and 2 training steps: tests/test_paper_configs.py.)"""
     from sciml.runner import load_config
-    from sciml.runner.train import Trainer
 
     path = repo / "experiments/meshformer" / name
     full = load_config(path)
@@ -182,11 +169,3 @@ def test_paper_config_builds_and_trains_two_steps(name, repo, published):
     directory, _ = published
     on_files = load_config(path, [f"task.path={directory}", "task.num_train=3", "task.num_test=1", "task.num_frames=6"])
     assert on_files.task.dataset()[0].num_trajectories == 3
-    small = load_config(path, [*PAPER_REDUCED, "train.steps=2"])
-    model = small.task.init(key=jax.random.PRNGKey(0))
-    assert count_params(model, small.task.trainable(model)) == PAPER_PARAMS[name]
-    trainer = Trainer(small)
-    state = trainer.place(trainer.init_state())
-    for s in range(2):
-        state, metrics = trainer.step(jnp.asarray(s, jnp.int32), state, trainer.device_batch(s))
-        assert np.isfinite(float(metrics["loss"]))
