@@ -97,8 +97,10 @@ def test_selector_keeps_the_best_and_counts_patience(tmp_path):
 
     train = load_config(_with(train={"validate_every": 1, "select": "val/loss", "patience": 2})).train
     sel = _Selector(train, Best(tmp_path))
-    assert [sel.update(s, v, None) for s, v in [(1, 3.0), (2, 2.0), (3, 2.5), (4, 2.0)]] == [False] * 3 + [True]
-    assert Best.saved == [1, 2] and sel.best_step == 2 and sel.best_value == 2.0
+    # An improvement resets the count: it stops at the second selection without one after step 3.
+    values = [(1, 3.0), (2, 3.5), (3, 2.0), (4, 2.5), (5, 2.0)]
+    assert [sel.update(s, v, None) for s, v in values] == [False] * 4 + [True]
+    assert Best.saved == [1, 3] and sel.best_step == 3 and sel.best_value == 2.0
 
 
 def test_validation_logs_and_the_best_checkpoint_is_loadable(tmp_path):
