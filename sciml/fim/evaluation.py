@@ -4,7 +4,10 @@
   prior's mean rate, and FIM against the MLE on the regular-grid ones;
 - `dfr_evaluation`: zero-shot on the discrete flashing ratchet, batch-averaged rate matrices of FIM
   (chunked) and the MLE, their RMSE, (V, r, b), stationary distribution and relaxation time;
-- `rmse_vs_paths`: DFR RMSE against the number of inference paths, chunked and in one chunk.
+- `rmse_vs_paths`: DFR RMSE against the number of inference paths, chunked and in one chunk;
+- diagnostics: `dfr_support` (is the DFR inside the prior's support? its rates, holding times and jumps
+  per observation interval, in normalised time, against the pretraining set's) and `summary_probe`
+  (linear probes of the transition counts from the learned path summary).
 
 Reference numbers (docs/references.md FIM.3) are named here once: `PAPER_FIM_DFR` (the released FIM on
 the regular-grid DFR, V = r = b = 1), `PAPER_NEURALMJP_DFR` (NeuralMJP's hard-coded (V, r, b)) and
@@ -22,6 +25,7 @@ from sciml.fim.inference import infer_rate_matrix, rate_rmse
 from sciml.fim.markov import offdiagonal, rate_matrix_from_offdiagonal, relaxation_time, stationary_distribution
 from sciml.fim.mle import mle_rate_matrix
 from sciml.fim.model import FIMMJP
+from sciml.fim.statistics import transition_statistics
 
 #: The released FIM on DFR V=1, regular grid (docs/references.md FIM.3).
 PAPER_FIM_DFR = {"V": 1.13, "r": 0.98, "b": 1.04, "rmse": 0.131}
@@ -184,4 +188,149 @@ def rmse_vs_paths(
                 for s in subsets
             ]
             out[f"dfr_rmse_paths{P}_{tag}"] = float(np.mean(errs))
+    return out
+
+
+# ------------------------------------------------------------------------------------- diagnostics
+
+#: Percentiles of the pretraining distribution between which a target's statistic counts as covered.
+SUPPORT_PERCENTILES = (1.0, 99.0)
+
+
+def process_statistics(
+    Q: np.ndarray, t_norm: np.ndarray, batch: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per-process statistics that tell whether a target lies in the prior's support, in normalised time.
+
+    `Q` [B, 6, 6] rate matrices in data units, `t_norm` [B], `batch` a `path_batch` layout (times already
+    divided by t_norm). Returns arrays [B]: `max_rate`, `min_rate` (over existing edges), `holding_time`
+    (mean over the process's states of 1 / exit rate), `changes_per_interval` (observed state
+    changes per observation interval, pooled over the paths) and `changes_per_path`.
+    Reference: Berghaus et al. 2024, Sec. 3.1 (the prior must cover the targets' rates and grids).
+    """
+    Q = np.asarray(Q, np.float64) * np.asarray(t_norm, np.float64)[:, None, None]
+    off = ~np.eye(Q.shape[-1], dtype=bool)
+    rates = np.where(off, Q, 0.0)
+    exist = rates > 0
+    exit_rate = rates.sum(-1)
+    visited = exit_rate > 0
+    holding = np.where(visited, 1.0 / np.where(visited, exit_rate, 1.0), 0.0).sum(-1) / visited.sum(-1)
+    L = batch["times"].shape[-1]
+    valid = (np.arange(L - 1) < (batch["lengths"][..., None] - 1)) & batch["path_mask"][..., None]
+    change = (batch["states"][..., 1:] != batch["states"][..., :-1]) & valid
+    paths = batch["path_mask"].sum(-1)
+    return {
+        "max_rate": np.where(exist, rates, -np.inf).max((-1, -2)),
+        "min_rate": np.where(exist, rates, np.inf).min((-1, -2)),
+        "holding_time": holding,
+        "changes_per_interval": change.sum((-1, -2)) / np.maximum(valid.sum((-1, -2)), 1),
+        "changes_per_path": change.sum((-1, -2)) / np.maximum(paths, 1),
+    }
+
+
+def support_percentiles(
+    reference: dict[str, np.ndarray], target: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Percentile rank (0-100) of each target statistic's median in the reference (pretraining) distribution,
+    and `<name>_within` (1.0 / 0.0): whether it lies within `SUPPORT_PERCENTILES` of the reference."""
+    lo, hi = SUPPORT_PERCENTILES
+    out = {}
+    for k, ref in reference.items():
+        x = float(np.median(target[k]))
+        out[f"{k}_percentile"] = float(100.0 * np.mean(ref <= x))
+        a, b = np.percentile(ref, [lo, hi])
+        out[f"{k}_within"] = float(a <= x <= b)
+    return out
+
+
+def dfr_support(
+    train: dict[str, np.ndarray], dfr: dict[str, np.ndarray], Q: np.ndarray, *, t_norm: float, num_paths: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
+    """The DFR's statistics beside the pretraining set's, with `num_paths` paths per process on both sides.
+
+    `train` is a `make_mjp_dataset` set, `dfr` a `make_dfr_dataset` set (data units) whose paths are cut
+    into batches of `num_paths`. Returns (pretraining statistics, DFR statistics per batch,
+    `support_percentiles`).
+    """
+    N = train["Q"].shape[0]
+    b = path_batch(train, np.arange(N), np.broadcast_to(np.arange(num_paths), (N, num_paths)), np.full(N, num_paths))
+    ref = process_statistics(train["Q"], train["t_norm"], b)
+    K = dfr["states"].shape[0] // num_paths
+    shape = (K, num_paths, -1)
+    db = {
+        "times": dfr["times"][: K * num_paths].reshape(shape) / t_norm,
+        "states": dfr["states"][: K * num_paths].reshape(shape),
+        "lengths": dfr["lengths"][: K * num_paths].reshape(K, num_paths),
+        "path_mask": np.ones((K, num_paths), bool),
+    }
+    tgt = process_statistics(np.broadcast_to(Q, (K, *Q.shape)), np.full(K, t_norm), db)
+    return ref, tgt, support_percentiles(ref, tgt)
+
+
+@eqx.filter_jit
+def _summaries(model, times, states, lengths, path_mask):
+    def one(t, s, n, m):
+        h = jax.vmap(model.encode_path)(t, s, n)
+        return jnp.concatenate([model.path_attention(h, m), (m.sum() / 100.0)[None]])
+
+    return jax.vmap(one)(times, states, lengths, path_mask)
+
+
+def path_summaries(model: FIMMJP, batch: dict[str, np.ndarray]) -> np.ndarray:
+    """The learned summary [B, d + 1] of each process (across-path attention output and P / 100), the part
+    of the heads' input that the network computes (without any `count_features`)."""
+    out = []
+    for s in range(0, batch["times"].shape[0], _FORWARD_CHUNK):
+        sl = slice(s, s + _FORWARD_CHUNK)
+        out.append(np.asarray(_summaries(model, *(jnp.asarray(batch[k][sl]) for k in
+                                                  ("times", "states", "lengths", "path_mask")))))
+    return np.concatenate(out)
+
+
+def linear_probe(
+    features: np.ndarray, targets: np.ndarray, *, train_fraction: float = 0.5, ridge: float = 1e-3
+) -> np.ndarray:
+    """Held-out R^2 of a ridge-regularised linear read-out of each target column from the features.
+
+    The first `train_fraction` of the rows fit the read-out (standardised features, penalty
+    `ridge * n_train`); R^2 is computed on the other rows (nan for a constant target).
+    Reference: Alain & Bengio 2016, "Understanding intermediate layers using linear classifier probes".
+    """
+    X = np.asarray(features, np.float64)
+    Y = np.asarray(targets, np.float64)
+    n = int(len(X) * train_fraction)
+    if not 2 <= n <= len(X) - 2:
+        raise ValueError(f"need at least 2 rows on each side of the split, got {len(X)} rows")
+    mu, sd = X[:n].mean(0), X[:n].std(0) + 1e-8
+    Xs = np.c_[(X - mu) / sd, np.ones(len(X))]
+    W = np.linalg.solve(Xs[:n].T @ Xs[:n] + ridge * n * np.eye(Xs.shape[1]), Xs[:n].T @ Y[:n])
+    resid = ((Xs[n:] @ W - Y[n:]) ** 2).sum(0)
+    total = ((Y[n:] - Y[n:].mean(0)) ** 2).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, 1.0 - resid / total, np.nan)
+
+
+def summary_probe(model: FIMMJP, data: dict[str, np.ndarray], *, num_paths: int) -> dict[str, float]:
+    """Does the learned summary carry what the MLE uses? Mean held-out R^2 of linear probes from
+    `path_summaries` to the pooled transition frequencies (off-diagonal N_ij / sum N and diagonal N_ii /
+    sum N) and the time-at-risk shares T_i / sum T (`sciml.fim.statistics.transition_statistics`), on the
+    first `num_paths` paths of every process of the `make_mjp_dataset` set `data` (fit on one half, scored
+    on the other).
+    """
+    N = data["Q"].shape[0]
+    b = path_batch(data, np.arange(N), np.broadcast_to(np.arange(num_paths), (N, num_paths)), np.full(N, num_paths))
+    stats = jax.vmap(lambda t, s, n, m: transition_statistics(t, s, n, m, MAX_STATES))
+    C, T, _ = (np.asarray(x, np.float64) for x in stats(*(jnp.asarray(b[k]) for k in
+                                                          ("times", "states", "lengths", "path_mask"))))
+    off = ~np.eye(MAX_STATES, dtype=bool)
+    freq = C / np.maximum(C.sum((1, 2), keepdims=True), 1)
+    targets = {
+        "offdiagonal_frequency": freq[:, off],
+        "diagonal_frequency": freq[:, ~off],
+        "time_at_risk": T / np.maximum(T.sum(1, keepdims=True), 1e-12),
+    }
+    z = path_summaries(model, b)
+    out = {}
+    for name, y in targets.items():
+        out[f"probe_r2_{name}"] = float(np.nanmean(linear_probe(z, y)))
     return out

@@ -16,6 +16,11 @@ Deviations from the original (`src/fim/models/mjp.py` of FIM4Science/OpenFIM), a
   training than a CPU budget allows; with these features the per-path mean pool already holds the
   transition frequencies (a sufficient statistic for the rates on a regular grid). The CPU experiment
   uses it; the notebook reports the original tokens beside it.
+- Optional, off by default: `count_features=True` appends to the heads' input the pooled transition
+  statistics of the process's paths (`sciml.fim.statistics.count_statistics`: log of counts over time
+  at risk, empirical jump probabilities, occupation, first states). The linear probe of
+  `sciml.fim.evaluation.summary_probe` showed that a small encoder trained for minutes carries the
+  transition counts, which the MLE uses, only partly into its summary (docs in notebooks/07_fim.py).
 - Optional: `time_max_frequency` spreads the time encoding's initial frequencies (see
   `SineTimeEncoding`).
 With d_model = 256, 4 layers, 4 heads, ff 1024, 16 queries and [128, 128] heads the parameter count
@@ -31,6 +36,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from sciml.fim.attention import LearnableQueryAttention
 from sciml.fim.encoding import SineTimeEncoding
+from sciml.fim.statistics import count_feature_size, count_statistics
 from sciml.fim.transformer import TransformerEncoder
 from sciml.nn import MLP
 
@@ -61,6 +67,7 @@ class FIMMJP(eqx.Module):
     init_head: MLP
     num_states: int = eqx.field(static=True)
     transition_tokens: bool = eqx.field(static=True)
+    count_features: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -75,6 +82,7 @@ class FIMMJP(eqx.Module):
         head_depth: int = 2,
         dropout: float = 0.1,
         transition_tokens: bool = False,
+        count_features: bool = False,
         time_max_frequency: float | None = None,
         key: PRNGKeyArray,
     ):
@@ -83,6 +91,7 @@ class FIMMJP(eqx.Module):
         kt, ke, ka, kr, ki = jax.random.split(key, 5)
         self.num_states = num_states
         self.transition_tokens = transition_tokens
+        self.count_features = count_features
         # like the original, the time encoding fills the model width left over by the token features
         extra = num_states + (num_states**2 + 1 if transition_tokens else 0)
         if d_model <= extra + 1:
@@ -91,8 +100,9 @@ class FIMMJP(eqx.Module):
         self.encoder = TransformerEncoder(d_model, num_layers, num_heads, ff_dim, dropout, key=ke)
         self.path_attention = LearnableQueryAttention(d_model, num_heads, num_queries, key=ka)
         m = num_states * (num_states - 1)
-        self.rate_head = MLP(d_model + 1, 2 * m, head_width, head_depth, act="selu", key=kr)
-        self.init_head = MLP(d_model + 1, num_states, head_width, head_depth, act="selu", key=ki)
+        head_in = d_model + 1 + (count_feature_size(num_states) if count_features else 0)
+        self.rate_head = MLP(head_in, 2 * m, head_width, head_depth, act="selu", key=kr)
+        self.init_head = MLP(head_in, num_states, head_width, head_depth, act="selu", key=ki)
 
     def encode_path(
         self, times: Float[Array, " L"], states: Int[Array, " L"], length: Int[Array, ""], *, key=None
@@ -128,5 +138,7 @@ class FIMMJP(eqx.Module):
         summary = self.path_attention(h, path_mask)
         count = path_mask.sum().astype(summary.dtype) / PATH_COUNT_SCALE
         z = jnp.concatenate([summary, count[None]])
+        if self.count_features:
+            z = jnp.concatenate([z, count_statistics(times, states, lengths, path_mask, self.num_states)])
         log_mean, log_std = jnp.split(self.rate_head(z), 2)
         return FIMOutput(log_mean=log_mean, log_std=log_std, init_logits=self.init_head(z))

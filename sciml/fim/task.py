@@ -1,7 +1,8 @@
 """The `fim_mjp` task: pretrain FIM-MJP on the synthetic prior, evaluate zero-shot on the DFR.
 
 Batches draw `batch_size` processes from a fixed seeded pretraining set and, per process, a random
-number of paths in [min_paths, max_paths] (with replacement, as the original's collate function);
+number of paths in [min_paths, max_paths], distinct paths while the set holds enough (the original's
+collate function draws with replacement);
 unused path slots are masked so every batch has one static shape. `evaluate` runs the three procedures
 of `sciml.fim.evaluation` (held-out synthetic RMSE per number of states, zero-shot DFR beside the MLE,
 RMSE against the number of inference paths) and draws `sciml.fim.figures`. The DFR paths are simulated
@@ -53,6 +54,7 @@ class FIMMJPTask(Task):
     head_depth: int = 2
     dropout: float = 0.0
     transition_tokens: bool = False  # deviation: add the previous state and the time gap to each token
+    count_features: bool = False  # deviation: the heads also see the pooled transition counts (statistics.py)
     time_max_frequency: float = 0.0  # deviation when > 0: spread the time encoding's initial frequencies
     # prior and pretraining set
     num_processes: int = 4000
@@ -119,6 +121,7 @@ class FIMMJPTask(Task):
             num_states=MAX_STATES, d_model=self.width, num_layers=self.depth, num_heads=self.num_heads,
             ff_dim=self.ff_width, num_queries=self.num_queries, head_width=self.head_width,
             head_depth=self.head_depth, dropout=self.dropout, transition_tokens=self.transition_tokens,
+            count_features=self.count_features,
             time_max_frequency=self.time_max_frequency or None, key=key,
         )
 
@@ -180,7 +183,13 @@ class FIMMJPTask(Task):
         data = self.dataset()
         rng = np.random.default_rng([seed, step])
         proc = rng.integers(0, data["Q"].shape[0], self.batch_size)
-        paths = rng.integers(0, data["states"].shape[1], (self.batch_size, self.max_paths))
+        available = data["states"].shape[1]
+        if self.max_paths <= available:
+            # deviation: distinct paths (the original draws with replacement; a repeated path adds no
+            # information but inflates the transition counts that the network learns to read)
+            paths = np.argsort(rng.random((self.batch_size, available)), axis=1)[:, : self.max_paths]
+        else:
+            paths = rng.integers(0, available, (self.batch_size, self.max_paths))
         n_paths = rng.integers(self.min_paths, self.max_paths + 1, self.batch_size)
         return path_batch(data, proc, paths, n_paths)
 

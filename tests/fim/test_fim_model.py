@@ -17,10 +17,12 @@ def model():
     return FIMMJP(**SMALL, key=jax.random.PRNGKey(0))
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["state_tokens", "transition_tokens"])
+@pytest.fixture(scope="module", params=["state_tokens", "transition_tokens", "count_features"])
 def any_model(request):
-    kw = SMALL | dict(d_model=48, time_max_frequency=20.0) if request.param else SMALL
-    return FIMMJP(**kw, transition_tokens=request.param, key=jax.random.PRNGKey(0))
+    if request.param == "transition_tokens":
+        return FIMMJP(**SMALL | dict(d_model=48, time_max_frequency=20.0), transition_tokens=True,
+                      key=jax.random.PRNGKey(0))
+    return FIMMJP(**SMALL, count_features=request.param == "count_features", key=jax.random.PRNGKey(0))
 
 
 @pytest.fixture(scope="module")
