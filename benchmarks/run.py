@@ -70,7 +70,7 @@ def train_step(entry: dict, warmup: int, steps: int):
 def step_flops(jitted, *args) -> float | None:
     """XLA's count of floating-point operations of one call (cost analysis of the compiled program)."""
     try:
-        return float(jitted.lower(*args).compile().compiled.cost_analysis()["flops"])
+        return float(jitted.lower(*args).compile().cost_analysis()["flops"])
     except Exception:  # not every backend reports costs; the timing does not depend on it
         return None
 

@@ -72,9 +72,15 @@ class Task(abc.ABC):
         `train.validate_every` steps, for model selection and early stopping; None (default): none."""
         return None
 
+    def compiler_options(self) -> dict[str, str]:
+        """XLA options for this task's compiled training step only (default: none), for a model that a
+        backend's default code generation serves badly; each must be measured in `benchmarks/` and
+        must not change what is computed. Options unknown to the installed XLA are an error."""
+        return {}
+
 
 #: The optional hooks; a task method whose name is close to one of these but not equal is an error.
-HOOKS = ("trainable", "param_labels", "process_batch", "validation_batch")
+HOOKS = ("trainable", "param_labels", "process_batch", "validation_batch", "compiler_options")
 _CONTRACT = ("init", "batch", "loss", "evaluate", *HOOKS)
 
 _REGISTRY: dict[str, type] = {}

@@ -32,6 +32,7 @@ from sciml.files import dumps, read_jsonl, write_atomic, write_json
 from sciml.params import count_params
 from sciml.runner.checkpoint import Checkpoints
 from sciml.runner.compile_cache import enable_compile_cache
+from sciml.runner.compiled_step import CompiledStep
 from sciml.runner.config import ConfigError, RunConfig, load_config
 from sciml.runner.devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
 from sciml.runner.lock import RunLock
@@ -130,7 +131,6 @@ class Trainer:
         def loss_and_grads(params, static, batch, key):
             return jax.value_and_grad(lambda p: self._loss(eqx.combine(p, static), batch, key), has_aux=True)(params)
 
-        @eqx.filter_jit(donate="all-except-first")
         def step(step_index, state: TrainState, batch):
             key = jax.random.fold_in(jax.random.fold_in(seed_key, _TRAIN_STREAM), step_index)
             params, static = eqx.partition(state.model, task.trainable(state.model))
@@ -162,7 +162,7 @@ class Trainer:
             metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads)}
             return TrainState(model, opt_state, ema), metrics
 
-        return step
+        return CompiledStep(step, compiler_options=task.compiler_options())
 
     def make_validate(self):
         """Jitted `(model, batch) -> {"loss": ..., **aux}` on a fixed key (comparable across steps)."""
@@ -289,7 +289,7 @@ def dry_run(config: "str | Path | dict | RunConfig", overrides: Iterable[str] = 
     with warnings.catch_warnings():  # nothing runs, so buffers that could not be donated do not matter
         warnings.filterwarnings("ignore", "Some donated buffers were not usable")
         lowered = trainer.step.lower(jnp.asarray(0, jnp.int32), state, trainer.device_batch(0))
-        compiled = lowered.compile().compiled
+        compiled = lowered.compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     mem = compiled.memory_analysis()
