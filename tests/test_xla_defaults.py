@@ -41,3 +41,38 @@ def test_default_flags_are_added_once_kept_off_on_request_and_do_not_change_resu
     # Another convolution library, the same convolution: equal to float32 rounding.
     np.testing.assert_allclose(on["v"], off["v"], rtol=1e-5)
     np.testing.assert_allclose(on["g"], off["g"], rtol=1e-4, atol=1e-5)
+
+
+SMALL_OPS_PROBE = """
+import json, sys
+import sciml
+import jax, jax.numpy as jnp
+from sciml.xla_defaults import small_ops_options
+x = jax.random.normal(jax.random.PRNGKey(0), (300, 64))
+w = jax.random.normal(jax.random.PRNGKey(1), (64, 64))
+def loss(w):
+    h = x @ w
+    h = h * jax.lax.rsqrt(jnp.mean(h * h, -1, keepdims=True) + 1e-6)  # narrow row reductions
+    return jnp.sum(jnp.tanh(h @ w.T))
+opts = small_ops_options()
+v, g = jax.jit(jax.value_and_grad(loss), compiler_options=opts or None)(w)
+v0, g0 = jax.jit(jax.value_and_grad(loss))(w)
+print(json.dumps({"opts": opts, "v": [float(v), float(v0)], "g": [g.ravel()[:64].tolist(), g0.ravel()[:64].tolist()]}))
+"""
+
+
+def test_small_ops_options_compile_on_this_xla_keep_results_and_turn_off():
+    import jaxlib
+
+    def run(**env):
+        full = {k: v for k, v in os.environ.items() if k != "SCIML_XLA_DEFAULTS"}
+        out = subprocess.run([sys.executable, "-c", SMALL_OPS_PROBE], env={**full, "JAX_PLATFORMS": "cpu", **env},
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    on, off = run(), run(SCIML_XLA_DEFAULTS="0")
+    if jaxlib.__version__.startswith("0.10."):
+        assert on["opts"], "the measured per-program options are missing on the jaxlib they were measured on"
+    assert off["opts"] == {}
+    np.testing.assert_allclose(*on["v"], rtol=1e-5)
+    np.testing.assert_allclose(*on["g"], rtol=1e-4, atol=1e-5)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from sciml.nn import segment_softmax, segment_sum
+from sciml.nn import Linear, segment_softmax, segment_sum
 
 #: Base of the rotary frequencies (as in RoFormer and graph-physics' RoPE option).
 ROPE_BASE = 10000.0
@@ -48,29 +48,53 @@ def rotary(x: Float[Array, "n h d"], pos: Float[Array, "n p"], base: float = ROP
     return jnp.concatenate([rotated, x[..., r:]], -1)
 
 
+def _head_blocks(heads: int, head_dim: int, dtype) -> Array:
+    """[heads * head_dim, heads]: 1 where channel c belongs to head h."""
+    return jnp.repeat(jnp.eye(heads, dtype=dtype), head_dim, axis=0)
+
+
+def head_dots(q: Float[Array, "e h d"], k: Float[Array, "e h d"]) -> Float[Array, "e h"]:
+    """Per-row, per-head dot products q_eh . k_eh.
+
+    Written as a matrix product of the [e, h d] elementwise products with a block of ones per head
+    rather than a sum over the last axis: XLA:CPU hands such narrow sums (16 channels) to YNNPACK's
+    reduction, which ran them and their gradients slower than the rest of the attention together on
+    2 cores (benchmarks/README.md, "Mesh transformer"). The same float32 sums in another order.
+    """
+    e, h, d = q.shape
+    return (q * k).reshape(e, h * d) @ _head_blocks(h, d, q.dtype)
+
+
+def head_weighted(alpha: Float[Array, "e h"], v: Float[Array, "e h d"]) -> Float[Array, "e h d"]:
+    """alpha_eh * v_ehd, the head weight broadcast by a matrix product (its gradient with respect to
+    alpha is then a matrix product too, not a narrow sum; see `head_dots`)."""
+    e, h, d = v.shape
+    return ((alpha @ _head_blocks(h, d, v.dtype).T) * v.reshape(e, h * d)).reshape(e, h, d)
+
+
 class EdgeAttention(eqx.Module):
     """Scaled dot-product attention over an edge list (senders -> receivers), with q/k/v/out biases."""
 
-    query: eqx.nn.Linear
-    key: eqx.nn.Linear
-    value: eqx.nn.Linear
-    out: eqx.nn.Linear
+    query: Linear
+    key: Linear
+    value: Linear
+    out: Linear
     heads: int = eqx.field(static=True)
 
     def __init__(self, dim: int, heads: int, *, key: PRNGKeyArray):
         if dim % heads:
             raise ValueError(f"dim {dim} must be divisible by heads {heads}")
         kq, kk, kv, ko = jax.random.split(key, 4)
-        self.query = eqx.nn.Linear(dim, dim, key=kq)
-        self.key = eqx.nn.Linear(dim, dim, key=kk)
-        self.value = eqx.nn.Linear(dim, dim, key=kv)
-        self.out = eqx.nn.Linear(dim, dim, key=ko)
+        self.query = Linear(dim, dim, key=kq)
+        self.key = Linear(dim, dim, key=kk)
+        self.value = Linear(dim, dim, key=kv)
+        self.out = Linear(dim, dim, key=ko)
         self.heads = heads
 
     def project(self, x: Float[Array, "n d"], pos: Float[Array, "n p"] | None = None) -> tuple[Array, Array, Array]:
         """Per-node queries, keys, values split into heads ([n, heads, d_head]); RoPE on q, k if `pos`."""
         n, d = x.shape
-        split = lambda lin: jax.vmap(lin)(x).reshape(n, self.heads, d // self.heads)  # noqa: E731
+        split = lambda lin: lin(x).reshape(n, self.heads, d // self.heads)  # noqa: E731
         q, k, v = split(self.query), split(self.key), split(self.value)
         if pos is not None:
             q, k = rotary(q, pos), rotary(k, pos)
@@ -89,7 +113,7 @@ class EdgeAttention(eqx.Module):
 
     def _weights_and_values(self, x, senders, receivers, mask, pos):
         q, k, v = self.project(x, pos)
-        logits = (q[receivers] * k[senders]).sum(-1) / math.sqrt(q.shape[-1])
+        logits = head_dots(q[receivers], k[senders]) / math.sqrt(q.shape[-1])
         return segment_softmax(logits, receivers, x.shape[0], mask), v  # masked edges get weight 0
 
     def __call__(
@@ -102,5 +126,5 @@ class EdgeAttention(eqx.Module):
     ) -> Float[Array, "n d"]:
         n, d = x.shape
         alpha, v = self._weights_and_values(x, senders, receivers, mask, pos)  # [e, h], [n, h, d_head]
-        mixed = segment_sum(alpha[..., None] * v[senders], receivers, n, mask)  # [n, h, d_head]
-        return jax.vmap(self.out)(mixed.reshape(n, d))
+        mixed = segment_sum(head_weighted(alpha, v[senders]), receivers, n, mask)  # [n, h, d_head]
+        return self.out(mixed.reshape(n, d))

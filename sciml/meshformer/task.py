@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from sciml import xla_defaults
 from sciml.data import mesh_trajectories
 from sciml.data.cache import data_dir
 from sciml.data.cylinder_flow import CylinderFlowConfig
@@ -139,6 +140,11 @@ class MeshTask(Task):
         )
 
     # ------------------------------------------------------------------------------ model
+
+    def compiler_options(self) -> dict[str, str]:
+        """The transformer's step is many 64-wide products and row reductions, which XLA:CPU's own
+        fused code runs faster than YNNPACK's kernels (benchmarks/README.md, "Mesh transformer")."""
+        return xla_defaults.small_ops_options() if self.model == "transformer" else {}
 
     def init(self, *, key) -> MeshSimulator:
         _, _, stats = self.dataset()

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from sciml.meshformer.attention import EdgeAttention
-from sciml.nn import MLP
+from sciml.nn import MLP, Linear
 
 #: Expansion factor of the gated MLP (graph-physics' `build_gated_mlp`).
 GATED_EXPANSION = 3
@@ -45,16 +45,16 @@ class GatedMLP(eqx.Module):
     """W_o (GELU(W_1 x) * W_2 x) after an RMSNorm, applied row-wise."""
 
     norm: eqx.nn.RMSNorm
-    w1: eqx.nn.Linear
-    w2: eqx.nn.Linear
-    out: eqx.nn.Linear
+    w1: Linear
+    w2: Linear
+    out: Linear
 
     def __init__(self, dim: int, expansion: int = GATED_EXPANSION, *, key: PRNGKeyArray):
         k1, k2, k3 = jax.random.split(key, 3)
         self.norm = _rms(dim)
-        self.w1 = eqx.nn.Linear(dim, expansion * dim, key=k1)
-        self.w2 = eqx.nn.Linear(dim, expansion * dim, key=k2)
-        self.out = eqx.nn.Linear(expansion * dim, dim, key=k3)
+        self.w1 = Linear(dim, expansion * dim, key=k1)
+        self.w2 = Linear(dim, expansion * dim, key=k2)
+        self.out = Linear(expansion * dim, dim, key=k3)
 
     def __call__(self, x: Float[Array, "n d"]) -> Float[Array, "n d"]:
         def one(v):

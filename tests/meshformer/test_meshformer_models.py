@@ -232,3 +232,17 @@ def test_normaliser_round_trip_and_statistics():
     np.testing.assert_allclose(norm.inverse(norm(jnp.asarray(x[:5], jnp.float32))), x[:5], atol=1e-5)
     const = Normaliser.from_data(np.ones((10, 1)))
     assert float(const(jnp.ones((1, 1)))[0, 0]) == 0.0  # std floored, no division by zero
+
+
+def test_head_products_written_as_matmuls_equal_the_plain_sums_and_their_gradients():
+    from sciml.meshformer.attention import head_dots, head_weighted
+
+    kq, kk, ka = jax.random.split(jax.random.PRNGKey(3), 3)
+    q, k = jax.random.normal(kq, (50, 4, 16)), jax.random.normal(kk, (50, 4, 16))
+    alpha = jax.random.uniform(ka, (50, 4))
+    np.testing.assert_allclose(head_dots(q, k), (q * k).sum(-1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(head_weighted(alpha, k), alpha[..., None] * k, rtol=1e-6)
+    loss_new = lambda a, q: jnp.sum(jnp.sin(head_weighted(a, q) + head_dots(q, k)[..., None]))  # noqa: E731
+    loss_old = lambda a, q: jnp.sum(jnp.sin(a[..., None] * q + (q * k).sum(-1)[..., None]))  # noqa: E731
+    for g_new, g_old in zip(jax.grad(loss_new, (0, 1))(alpha, q), jax.grad(loss_old, (0, 1))(alpha, q)):
+        np.testing.assert_allclose(g_new, g_old, rtol=1e-4, atol=1e-5)
