@@ -320,6 +320,14 @@ if recorded:
         if c:
             print(f"{name} learning curve (step: DFR RMSE, synthetic RMSE): " + ", ".join(
                 f"{s}: {e['dfr_rmse_fim']:.3f}, {e['synthetic_rmse']:.3f}" for s, e in c))
+    # beyond the training ranges: the DFR at other V (`generalisation/V*.json`), 30/100/300 paths in chunks
+    for name in recorded:
+        for p in sorted((root / name / "generalisation").glob("V*.json")):
+            e = json.loads(p.read_text())
+            print(f"{name}, DFR {p.stem[0]} = {p.stem[1:]}: RMSE {e['dfr_rmse_fim']:.3f} ± {e['dfr_rmse_fim_sd']:.3f}, "
+                  f"(V, r, b) = ({e['dfr_V_fim']:.2f}, {e['dfr_r_fim']:.2f}, {e['dfr_b_fim']:.2f}); "
+                  "RMSE at 30 / 100 / 300 paths "
+                  + " / ".join(f"{e[f'dfr_rmse_paths{P}_chunked']:.3f}" for P in (30, 100, 300)))
 else:
     print(f"no recorded runs under {root}")
 

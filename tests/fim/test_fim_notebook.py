@@ -11,7 +11,7 @@ def test_fim_notebook_runs(repo, tmp_path):
     runs = tmp_path / "runs"
     params = dict(
         runs_dir=str(runs), steps=10, num_processes=48, eval_processes=15, dfr_batches=1, dfr_paths=32,
-        path_counts=[1, 32], cache_data=False, results_dir=str(tmp_path / "no_results"),
+        path_counts=[1, 32], cache_data=False,  # results_dir: the recorded runs under results/fim, read only
     )
     out = execute_notebook(repo / "notebooks" / "07_fim.py", params, tmp_path)
     run_dirs = {p.name: p for p in runs.glob("fim/*")}
@@ -30,4 +30,8 @@ def test_fim_notebook_runs(repo, tmp_path):
     # The diagnosis: the support verdict and the probe table are formatted from this run.
     assert "the prior&#39;s support" in text or "the prior's support" in text
     assert "R² jumps i→j" in text and "lowest read-out of the jumps" in text
+    recorded = sorted((repo / "results" / "fim").glob("zero_shot_seed*/final.json"))
+    for path in recorded:  # the recorded runs' rows are formatted from their final.json
+        f = json.loads(path.read_text())
+        assert f"{f['dfr_rmse_fim']:.3f} ± {f['dfr_rmse_fim_sd']:.3f}" in text
     assert "0.660" not in text
