@@ -119,11 +119,16 @@ class GroupNorm(eqx.Module):
 
     def __call__(self, x: Float[Array, "h w c"]) -> Float[Array, "h w c"]:
         h, w, c = x.shape
-        g = x.reshape(h * w, self.groups, c // self.groups)
-        mean = g.mean(axis=(0, 2), keepdims=True)
-        var = jnp.mean(jnp.square(g - mean), axis=(0, 2), keepdims=True)
-        g = (g - mean) * jax.lax.rsqrt(var + GROUPNORM_EPS)
-        return g.reshape(h, w, c) * self.weight + self.bias
+        # Sums over the map per channel, then per group by a product with the channels-to-groups
+        # indicator: XLA:CPU ran the grouped reduction over (h w, c / g) as YNNPACK reductions and
+        # transposes that cost more than the convolutions (benchmarks/README.md, "U-Net").
+        member = jnp.repeat(jnp.eye(self.groups, dtype=x.dtype), c // self.groups, axis=0)  # [c, g]
+        n = h * w * (c // self.groups)
+        group_mean = lambda v: (v.sum(axis=(0, 1)) @ member) / n  # noqa: E731  [g]
+        mean = member @ group_mean(x)  # back to channels [c]
+        centred = x - mean
+        var = member @ group_mean(jnp.square(centred))
+        return centred * jax.lax.rsqrt(var + GROUPNORM_EPS) * self.weight + self.bias
 
 
 def _linear(c_in: int, c_out: int, key: PRNGKeyArray) -> Linear:

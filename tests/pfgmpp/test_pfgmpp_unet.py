@@ -96,3 +96,20 @@ def test_dropout_only_with_a_key_and_changes_the_output():
     np.testing.assert_array_equal(plain(x, 0.3, key=jax.random.PRNGKey(1)), plain(x, 0.3))
     with pytest.raises(ValueError, match="dropout"):
         UNet(1, 8, 8, (1, 2), 1, (), 1.0, key=jax.random.PRNGKey(0))
+
+
+def test_group_norm_by_channel_sums_matches_the_grouped_formula_with_its_gradients():
+    gn = GroupNorm(32)  # 8 groups of 4 channels
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(5), 3)
+    gn = eqx.tree_at(lambda m: (m.weight, m.bias), gn, (jax.random.normal(k1, (32,)), jax.random.normal(k2, (32,))))
+    x = jax.random.normal(k3, (6, 5, 32)) * 2 + 0.5
+
+    def grouped(x):
+        g = x.reshape(30, 8, 4)
+        mean = g.mean((0, 2), keepdims=True)
+        var = jnp.mean(jnp.square(g - mean), (0, 2), keepdims=True)
+        return ((g - mean) / jnp.sqrt(var + 1e-6)).reshape(6, 5, 32) * gn.weight + gn.bias
+
+    np.testing.assert_allclose(gn(x), grouped(x), rtol=1e-5, atol=1e-5)
+    loss = lambda f: jax.grad(lambda x: jnp.sum(jnp.sin(f(x))))(x)  # noqa: E731
+    np.testing.assert_allclose(loss(gn), loss(grouped), rtol=1e-4, atol=1e-5)
