@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from sciml.fim.dropout import dropout
 from sciml.nn import Linear, MultiHeadAttention
+from sciml.nn.dropout import dropout
 
 
 class EncoderLayer(eqx.Module):

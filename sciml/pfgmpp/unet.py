@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
 from sciml.nn import FourierFeatures, Linear
+from sciml.nn.dropout import bernoulli
 from sciml.pfgmpp.mlp_denoiser import FOURIER_SCALE
 
 #: EDM scales residual sums by sqrt(1/2) so activations keep their variance through depth.
@@ -102,8 +103,13 @@ class Conv2d(eqx.Module):
 
 def conv_downsample(conv: "Conv2d", x: Float[Array, "h w i"]) -> Float[Array, "h2 w2 o"]:
     """The original's fused down-sampling convolution: the conv padded by k // 2 + 1, then the FIR at
-    stride 2 without padding (not the same as 'same' conv then `downsample` at the border)."""
-    return downsample(conv(x, padding=conv.weight.shape[0] // 2 + 1), padding=0)
+    stride 2 without padding (not the same as 'same' conv then `downsample` at the border).
+
+    The extra ring of zeros is padded explicitly and the conv itself pads 'same': with a padding wider
+    than k // 2, XLA:CPU computes the weight gradient as a slow generic convolution (about an eighth of
+    the U-Net step on 16x16 images; benchmarks/README.md, "U-Net")."""
+    x = jnp.pad(x, ((1, 1), (1, 1), (0, 0)))
+    return downsample(conv(x), padding=0)
 
 
 class GroupNorm(eqx.Module):
@@ -190,7 +196,8 @@ class UNetBlock(eqx.Module):
         h = self.conv0(self._resample(jax.nn.silu(self.norm0(x))))
         h = jax.nn.silu(self.norm1(h + self.affine(emb).astype(h.dtype)))
         if key is not None and self.dropout > 0:
-            h = jnp.where(jax.random.bernoulli(key, 1 - self.dropout, h.shape), h / (1 - self.dropout), 0)
+            # = jax.random.bernoulli's mask, without its per-call loop on CPU
+            h = jnp.where(bernoulli(key, 1 - self.dropout, h.shape), h / (1 - self.dropout), 0)
         h = self.conv1(h)
         x = (h + (self._resample(x) if self.skip is None else self.skip(self._resample(x)))) * SKIP_SCALE
         if self.attn is not None:

@@ -1,13 +1,14 @@
-"""Dropout with `eqx.nn.Dropout`'s exact masks, computed several times faster on CPU.
+"""Dropout masks with `jax.random.bernoulli`'s exact bits, computed several times faster on CPU.
 
-`eqx.nn.Dropout` draws its mask with `jax.random.bernoulli`, whose threefry hash JAX lowers on CPU as
+`eqx.nn.Dropout` and `jax.random.bernoulli` draw with JAX's threefry hash, which JAX lowers on CPU as
 a rolled loop over the whole array: five passes that each read and write two uint32 arrays of the
 mask's size. In the FIM-MJP step (4 layers x 3 dropouts over 24,000 tokens, up to 1,024 wide) that
-was the largest single cost, more than the forward pass's matmuls. Here the same hash (Threefry-2x32,
+was the largest single cost, more than the forward pass's matmuls; in the PFGM++ U-Net it was 21
+small loops per step. Here the same hash (Threefry-2x32,
 20 rounds, JAX's partitionable counter layout) is written out round by round, so XLA fuses it into
-one elementwise kernel. The masks are bit-for-bit those of `eqx.nn.Dropout` for the same key (checked
-in tests/fim); keys of another PRNG implementation, or `jax_threefry_partitionable=False`, fall back to
-`eqx.nn.Dropout` itself.
+one elementwise kernel. The masks are bit-for-bit those of `jax.random.bernoulli` and `eqx.nn.Dropout`
+for the same key (checked in tests/nn/test_nn_dropout.py); keys of another PRNG implementation, or
+`jax_threefry_partitionable=False`, fall back to JAX's own sampler.
 Reference: Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3" (Threefry-2x32).
 """
 
@@ -63,14 +64,21 @@ def random_bits(key: PRNGKeyArray, shape: tuple[int, ...]) -> Array | None:
     return b0 ^ b1
 
 
+def bernoulli(key: PRNGKeyArray, p: float | Array, shape: tuple[int, ...]) -> Array:
+    """`jax.random.bernoulli(key, p, shape)`, bit for bit, drawn faster (see the module doc)."""
+    bits = random_bits(key, shape)
+    if bits is None:
+        return jax.random.bernoulli(key, p, shape)
+    # jax.random.uniform: the top 23 bits as the mantissa of a float in [1, 2), minus 1
+    uniform = jax.lax.bitcast_convert_type((bits >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32) - 1.0
+    return uniform < p
+
+
 def dropout(layer: eqx.nn.Dropout, x: Array, *, key: PRNGKeyArray | None, inference: bool) -> Array:
     """`layer(x, key=key, inference=inference)` with the same mask, drawn faster (see the module doc)."""
     if inference or key is None or (isinstance(layer.p, (int, float)) and layer.p == 0):
         return layer(x, key=key, inference=inference)
-    bits = random_bits(key, x.shape) if isinstance(layer.p, (int, float)) else None
-    if bits is None:
+    if not isinstance(layer.p, (int, float)) or random_bits(key, (1,)) is None:
         return layer(x, key=key, inference=inference)
     q = 1 - jax.lax.stop_gradient(layer.p)
-    # jax.random.uniform: the top 23 bits as the mantissa of a float in [1, 2), minus 1
-    uniform = jax.lax.bitcast_convert_type((bits >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32) - 1.0
-    return jnp.where(uniform < q, x / q, 0)
+    return jnp.where(bernoulli(key, q, x.shape), x / q, 0)

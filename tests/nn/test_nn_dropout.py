@@ -1,4 +1,4 @@
-"""The fast dropout of sciml.fim draws exactly eqx.nn.Dropout's masks."""
+"""sciml.nn.dropout draws exactly jax.random.bernoulli's and eqx.nn.Dropout's masks."""
 
 import equinox as eqx
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sciml.fim.dropout import dropout, random_bits
+from sciml.nn.dropout import bernoulli, dropout, random_bits
 
 
 @pytest.mark.parametrize("shape", [(7,), (5, 33), (3, 4, 17)])
@@ -36,3 +36,12 @@ def test_dropout_inference_and_other_keys_fall_back():
     rbg = jax.random.key(0, impl="rbg")
     assert random_bits(rbg, x.shape) is None
     np.testing.assert_array_equal(dropout(layer, x, key=rbg, inference=False), layer(x, key=rbg))
+
+
+@pytest.mark.parametrize("p", [0.13, 0.5, 0.87])
+def test_bernoulli_matches_jax_under_vmap_and_jit(p):
+    keys = jax.random.split(jax.random.PRNGKey(5), 4)
+    ref = jax.vmap(lambda k: jax.random.bernoulli(k, p, (16, 16, 32)))(keys)
+    new = jax.jit(jax.vmap(lambda k: bernoulli(k, p, (16, 16, 32))))(keys)
+    np.testing.assert_array_equal(new, ref)
+    assert abs(float(new.mean()) - p) < 0.02
