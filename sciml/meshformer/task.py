@@ -142,9 +142,10 @@ class MeshTask(Task):
     # ------------------------------------------------------------------------------ model
 
     def compiler_options(self) -> dict[str, str]:
-        """The transformer's step is many 64-wide products and row reductions, which XLA:CPU's own
-        fused code runs faster than YNNPACK's kernels (benchmarks/README.md, "Mesh transformer")."""
-        return xla_defaults.small_ops_options() if self.model == "transformer" else {}
+        """Both models' steps are many 64-128-wide products and row reductions, which XLA:CPU's own
+        fused code runs faster than YNNPACK's kernels (benchmarks/README.md, "Mesh transformer" and
+        "MeshGraphNet")."""
+        return xla_defaults.small_ops_options()
 
     def init(self, *, key) -> MeshSimulator:
         _, _, stats = self.dataset()
