@@ -4,7 +4,10 @@
   prior's mean rate, and FIM against the MLE on the regular-grid ones;
 - `dfr_evaluation`: zero-shot on the discrete flashing ratchet, batch-averaged rate matrices of FIM
   (chunked) and the MLE, their RMSE, (V, r, b), stationary distribution and relaxation time;
-- `rmse_vs_paths`: DFR RMSE against the number of inference paths, chunked and in one chunk;
+- `rmse_vs_paths`: DFR RMSE against the number of inference paths, chunked and in one chunk (and the
+  MLE on the same paths);
+- `fim_vs_mle`: per number of states and per number of paths, the fraction of held-out synthetic
+  processes on which FIM's RMSE is below the MLE's (the paper's argument: FIM wins where paths are few);
 - diagnostics: `dfr_support` (is the DFR inside the prior's support? its rates, holding times and jumps
   per observation interval, in normalised time, against the pretraining set's) and `summary_probe`
   (linear probes of the transition counts from the learned path summary).
@@ -167,15 +170,23 @@ def rmse_vs_paths(
     t_norm: float,
     chunk_size: int,
     max_subsets: int = 5,
+    mle: bool = False,
 ) -> dict[str, float]:
     """DFR RMSE against the number of inference paths, chunked and in one chunk (mean over subsets).
 
     For each P in `path_counts`, up to `max_subsets` disjoint P-path subsets of the `make_dfr_dataset`
-    `pool` are inferred in chunks of `chunk_size` (`..._chunked`) and all at once (`..._whole`).
+    `pool` are inferred in chunks of `chunk_size` (`..._chunked`) and all at once (`..._whole`); with
+    `mle`, the MLE is fitted to the same subsets (`..._mle`).
     """
     out = {}
     for P in path_counts:
         subsets = [slice(i * P, (i + 1) * P) for i in range(min(max_subsets, len(pool["states"]) // P))]
+        if mle:
+            out[f"dfr_rmse_paths{P}_mle"] = float(np.mean([
+                rate_rmse(mle_rate_matrix(pool["times"][s], pool["states"][s], pool["lengths"][s],
+                                          n_states=Q.shape[0]), Q)
+                for s in subsets
+            ]))
         for tag, chunk in (("chunked", chunk_size), ("whole", None)):
             errs = [
                 rate_rmse(
@@ -188,6 +199,49 @@ def rmse_vs_paths(
                 for s in subsets
             ]
             out[f"dfr_rmse_paths{P}_{tag}"] = float(np.mean(errs))
+    return out
+
+
+def fim_vs_mle(
+    model: FIMMJP,
+    data: dict[str, np.ndarray],
+    *,
+    path_counts: tuple[int, ...],
+    chunk_size: int,
+    max_iter: int = 200,
+) -> dict[str, float]:
+    """FIM against the MLE per number of states n and number of paths P, on the same paths.
+
+    `data` is a `make_mjp_dataset` set of held-out processes on regular grids (the MLE's likelihood has
+    one time step there) with at least max(`path_counts`) paths each. For every process and P, FIM (in
+    chunks of `chunk_size`) and the MLE (exact likelihood, observed labels taken as true) see the
+    process's first P paths. Returns, per n and P, `beats_mle_n{n}_paths{P}` (the fraction of processes
+    on which FIM's RMSE is strictly lower), `rmse_fim_...` / `rmse_mle_...` (mean RMSEs) and
+    `processes_n{n}` (how many processes of n states there are).
+    Reference: Berghaus et al. 2024, Sec. 4 (FIM against classical estimators when paths are few).
+    """
+    N, avail = data["Q"].shape[0], data["states"].shape[1]
+    if max(path_counts) > avail:
+        raise ValueError(f"the set holds {avail} paths per process; path_counts need {max(path_counts)}")
+    b = path_batch(data, np.arange(N), np.broadcast_to(np.arange(avail), (N, avail)), np.full(N, avail))
+    errs: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for i in range(N):
+        n, tn = int(data["n_states"][i]), float(b["t_norm"][i])
+        t = b["times"][i] * tn  # back to data units
+        for P in path_counts:
+            sl = slice(0, P)
+            q_fim = infer_rate_matrix(model, t[sl], b["states"][i, sl], b["lengths"][i, sl], n_states=n,
+                                      t_norm=tn, chunk_size=chunk_size).Q
+            q_mle = mle_rate_matrix(t[sl], b["states"][i, sl], b["lengths"][i, sl], n_states=n, max_iter=max_iter)
+            truth = data["Q"][i, :n, :n]
+            errs.setdefault((n, P), []).append((rate_rmse(q_fim, truth), rate_rmse(q_mle, truth)))
+    out = {}
+    for (n, P), e in sorted(errs.items()):
+        e = np.asarray(e)
+        out[f"beats_mle_n{n}_paths{P}"] = float(np.mean(e[:, 0] < e[:, 1]))
+        out[f"rmse_fim_n{n}_paths{P}"] = float(e[:, 0].mean())
+        out[f"rmse_mle_n{n}_paths{P}"] = float(e[:, 1].mean())
+        out[f"processes_n{n}"] = float(len(e))
     return out
 
 

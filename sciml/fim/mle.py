@@ -11,6 +11,8 @@ processes", JRSS B 67(3) (likelihood, Sec. 2); Israel, Rosenthal & Wei 2001 (the
 docs/references.md FIM.4 ("MLE baseline: count matrix -> logm / dt").
 """
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import scipy.optimize
@@ -66,7 +68,10 @@ def _logm_estimate(steps: np.ndarray, counts: np.ndarray, floor: float) -> np.nd
     n = C.shape[0]
     rows = C.sum(1, keepdims=True)
     P = np.where(rows > 0, C / np.maximum(rows, 1), np.eye(n))
-    with np.errstate(all="ignore"):
+    # few paths leave P singular or without a real logarithm: that is expected here (the fallback below),
+    # so scipy's warnings about it are not shown
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             L = scipy.linalg.logm(P)
             L = np.real(L) if np.all(np.isfinite(L)) else P - np.eye(n)

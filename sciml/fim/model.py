@@ -23,6 +23,10 @@ Deviations from the original (`src/fim/models/mjp.py` of FIM4Science/OpenFIM), a
   transition counts, which the MLE uses, only partly into its summary (docs in notebooks/07_fim.py).
 - Optional: `time_max_frequency` spreads the time encoding's initial frequencies (see
   `SineTimeEncoding`).
+- Optional, off by default, needs `count_features`: `rate_residual=True` makes the rate head predict a
+  correction to the crude log-rate log((N_ij + 1/2) / (T_i + dt)) of the pooled counts instead of the
+  log-rate itself, so an untrained head already starts from a count-based estimate and the network
+  learns where to shrink it (few counts, missed jumps on coarse grids) rather than how to reproduce it.
 With d_model = 256, 4 layers, 4 heads, ff 1024, 16 queries and [128, 128] heads the parameter count
 is exactly the original's 3,467,830.
 Reference: Berghaus et al. 2024, "Foundation Inference Models for Markov Jump Processes", Sec. 3.2;
@@ -68,6 +72,7 @@ class FIMMJP(eqx.Module):
     num_states: int = eqx.field(static=True)
     transition_tokens: bool = eqx.field(static=True)
     count_features: bool = eqx.field(static=True)
+    rate_residual: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -83,15 +88,19 @@ class FIMMJP(eqx.Module):
         dropout: float = 0.1,
         transition_tokens: bool = False,
         count_features: bool = False,
+        rate_residual: bool = False,
         time_max_frequency: float | None = None,
         key: PRNGKeyArray,
     ):
         if d_model <= num_states + 1:
             raise ValueError(f"d_model must exceed num_states + 1 = {num_states + 1}, got {d_model}")
+        if rate_residual and not count_features:
+            raise ValueError("rate_residual needs count_features (the crude log-rates come from the counts)")
         kt, ke, ka, kr, ki = jax.random.split(key, 5)
         self.num_states = num_states
         self.transition_tokens = transition_tokens
         self.count_features = count_features
+        self.rate_residual = rate_residual
         # like the original, the time encoding fills the model width left over by the token features
         extra = num_states + (num_states**2 + 1 if transition_tokens else 0)
         if d_model <= extra + 1:
@@ -139,6 +148,10 @@ class FIMMJP(eqx.Module):
         count = path_mask.sum().astype(summary.dtype) / PATH_COUNT_SCALE
         z = jnp.concatenate([summary, count[None]])
         if self.count_features:
-            z = jnp.concatenate([z, count_statistics(times, states, lengths, path_mask, self.num_states)])
+            stats = count_statistics(times, states, lengths, path_mask, self.num_states)
+            z = jnp.concatenate([z, stats])
         log_mean, log_std = jnp.split(self.rate_head(z), 2)
+        if self.rate_residual:
+            # the statistics open with the crude log-rates, off-diagonal and row-major like log_mean
+            log_mean = log_mean + stats[: log_mean.shape[0]]
         return FIMOutput(log_mean=log_mean, log_std=log_std, init_logits=self.init_head(z))

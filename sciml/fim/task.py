@@ -37,6 +37,11 @@ from sciml.validate import check_range, check_ranges
 #: Seeds of the evaluation's DFR sets: eval_seed + offset (the held-out synthetic set uses eval_seed).
 DFR_SEED_OFFSET = 1
 PATHS_SEED_OFFSET = 2
+#: Seed of the synthetic validation set (checkpoint selection, `validation_batch`): eval_seed + offset,
+#: disjoint from the held-out synthetic set that the final evaluation scores and from the DFR.
+VALIDATION_SEED_OFFSET = 3
+#: Seed of the FIM-against-MLE comparison sets (`comparison_set`): eval_seed + offset.
+COMPARISON_SEED_OFFSET = 4
 
 
 @register_task("fim_mjp")
@@ -55,6 +60,7 @@ class FIMMJPTask(Task):
     dropout: float = 0.0
     transition_tokens: bool = False  # deviation: add the previous state and the time gap to each token
     count_features: bool = False  # deviation: the heads also see the pooled transition counts (statistics.py)
+    rate_residual: bool = False  # deviation: the rate head corrects the counts' crude log-rates (model.py)
     time_max_frequency: float = 0.0  # deviation when > 0: spread the time encoding's initial frequencies
     # prior and pretraining set
     num_processes: int = 4000
@@ -90,6 +96,9 @@ class FIMMJPTask(Task):
     path_counts: tuple[int, ...] = (1, 10, 30, 100, 300, 1000)
     eval_mle: bool = True
     eval_mle_processes: int = 60  # held-out regular-grid processes that also get the MLE baseline
+    validation_processes: int = 0  # synthetic processes of the validation batch (val/ metrics); 0 = none
+    comparison_processes: int = 0  # per number of states: regular-grid processes for FIM vs MLE; 0 = skip
+    comparison_paths: tuple[int, ...] = (1, 10, 30, 100, 300)  # path counts of the FIM-vs-MLE table
 
     def __post_init__(self):
         at_least_one = ("width", "depth", "num_heads", "ff_width", "num_queries", "head_width", "num_processes",
@@ -100,6 +109,12 @@ class FIMMJPTask(Task):
             raise ValueError(f"width ({self.width}) must be divisible by num_heads ({self.num_heads})")
         check_range("width", self.width, gt=MAX_STATES + 1)  # the tokens hold a time encoding and a one-hot state
         check_range("dropout", self.dropout, ge=0, lt=1)
+        check_range("validation_processes", self.validation_processes, ge=0)
+        check_range("comparison_processes", self.comparison_processes, ge=0)
+        for p in self.comparison_paths:
+            check_range("comparison_paths", p, ge=1)
+        if self.rate_residual and not self.count_features:
+            raise ValueError("rate_residual needs count_features (the crude log-rates come from the counts)")
         if not self.min_paths <= self.max_paths:
             raise ValueError(f"need min_paths <= max_paths, got {self.min_paths} > {self.max_paths}")
         MJPPrior(min_states=self.min_states, max_states=self.max_states, state_weights=self.state_weights)
@@ -121,7 +136,7 @@ class FIMMJPTask(Task):
             num_states=MAX_STATES, d_model=self.width, num_layers=self.depth, num_heads=self.num_heads,
             ff_dim=self.ff_width, num_queries=self.num_queries, head_width=self.head_width,
             head_depth=self.head_depth, dropout=self.dropout, transition_tokens=self.transition_tokens,
-            count_features=self.count_features,
+            count_features=self.count_features, rate_residual=self.rate_residual,
             time_max_frequency=self.time_max_frequency or None, key=key,
         )
 
@@ -148,6 +163,16 @@ class FIMMJPTask(Task):
     def heldout(self, num_paths: int | None = None) -> dict[str, np.ndarray]:
         """Held-out synthetic processes from the same prior, drawn from `eval_seed` (kept in memory only)."""
         return self._synthetic(self.eval_seed, self.eval_processes, num_paths or self.max_paths, False)
+
+    def comparison_set(self, n: int) -> dict[str, np.ndarray]:
+        """`comparison_processes` held-out processes of n states from the prior, all on regular grids, with
+        max(`comparison_paths`) paths each (eval_seed + COMPARISON_SEED_OFFSET; memory only)."""
+        return mjp_dataset(
+            self.eval_seed + COMPARISON_SEED_OFFSET, self.comparison_processes, max(self.comparison_paths),
+            grid_size=self.grid_size, t_end=self.t_end, min_states=n, max_states=n,
+            state_weights=tuple(self.state_weights), noise=self.label_noise, p_regular=1.0,
+            stride_choices=tuple(self.stride_choices), length_range=self.length_range, cache=False,
+        )
 
     def dfr_data(self, num_paths: int, seed: int) -> dict[str, np.ndarray]:
         return make_dfr_dataset(
@@ -193,6 +218,22 @@ class FIMMJPTask(Task):
         n_paths = rng.integers(self.min_paths, self.max_paths + 1, self.batch_size)
         return path_batch(data, proc, paths, n_paths)
 
+    def validation_batch(self, *, seed: int) -> dict[str, np.ndarray] | None:
+        """`validation_processes` synthetic processes from the prior, drawn from eval_seed +
+        VALIDATION_SEED_OFFSET (never the DFR, never the final evaluation's held-out set), each with a
+        number of distinct paths in [min_paths, max_paths] as in training; the runner logs the loss and
+        the rate RMSE on it as val/loss and val/rmse (checkpoint selection: train.select=val/rmse).
+        The same batch for every training seed."""
+        if not self.validation_processes:
+            return None
+        data = self._synthetic(self.eval_seed + VALIDATION_SEED_OFFSET, self.validation_processes,
+                               self.max_paths, False)
+        rng = np.random.default_rng([self.eval_seed, VALIDATION_SEED_OFFSET])
+        proc = np.arange(self.validation_processes)
+        paths = np.broadcast_to(np.arange(self.max_paths), (self.validation_processes, self.max_paths))
+        n_paths = rng.integers(self.min_paths, self.max_paths + 1, self.validation_processes)
+        return path_batch(data, proc, paths, n_paths)
+
     # ------------------------------------------------------------------------------------- loss
 
     def loss(self, model: FIMMJP, batch: dict, *, key) -> tuple[jax.Array, dict]:
@@ -229,7 +270,12 @@ class FIMMJPTask(Task):
         metrics |= dfr
         metrics |= evaluation.rmse_vs_paths(
             model, pool, Q, path_counts=self.path_counts, t_norm=t_norm, chunk_size=self.inference_chunk,
+            mle=self.eval_mle,
         )
+        for n in self.states if self.comparison_processes else ():
+            metrics |= evaluation.fim_vs_mle(
+                model, self.comparison_set(n), path_counts=self.comparison_paths, chunk_size=self.inference_chunk,
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
         figures.dfr_rate_matrices(mats, metrics, run_dir / "dfr_rate_matrices.png")
         figures.rmse_paths_states(

@@ -30,8 +30,14 @@ def test_fim_notebook_runs(repo, tmp_path):
     # The diagnosis: the support verdict and the probe table are formatted from this run.
     assert "the prior&#39;s support" in text or "the prior's support" in text
     assert "R² jumps i→j" in text and "lowest read-out of the jumps" in text
-    recorded = sorted((repo / "results" / "fim").glob("zero_shot_seed*/final.json"))
-    for path in recorded:  # the recorded runs' rows are formatted from their final.json
+    recorded = sorted((repo / "results" / "fim").glob("zero_shot*_seed*/final.json"))
+    for path in recorded:  # the recorded runs' rows and verdicts are formatted from their final.json
         f = json.loads(path.read_text())
         assert f"{f['dfr_rmse_fim']:.3f} ± {f['dfr_rmse_fim_sd']:.3f}" in text
+        if "beats_mle_n2_paths1" in f:  # the FIM-vs-MLE table of issue 17
+            assert "fraction on which FIM" in text and f"{f['beats_mle_n6_paths300']:.2f}" in text
+        if (path.parent / "generalisation").is_dir():
+            assert "DFR RMSE at V = 0.5, 1, 1.5" in text
+    if recorded:
+        assert "Recorded first round: target" in text
     assert "0.660" not in text
