@@ -95,9 +95,10 @@ class FlowMatching2D(Task):
         x0 = sample_toy(self.source, self.eval_samples, rng)
         x1 = sample_toy(self.target, self.eval_samples, rng)
         x1_again = sample_toy(self.target, self.eval_samples, rng)  # drawn last: x0 and x1 stay as they were
-        generated = np.asarray(evaluation.push(model, jnp.asarray(x0)))
-        ts = jnp.linspace(0.0, 1.0, 24)
-        paths = np.asarray(evaluation.push(model, jnp.asarray(x0[: self.eval_trajectories]), ts))
+        # one solve for the samples (t = 1) and the drawn trajectories (each point's solve is its own
+        # under vmap, so the first trajectories are those of a solve of those points alone)
+        paths = np.asarray(evaluation.push(model, jnp.asarray(x0), jnp.linspace(0.0, 1.0, 24)))
+        generated, paths = paths[-1], paths[:, : self.eval_trajectories]
         fig = figures.toy_figure(x0, x1, generated, paths, f"{self.source} -> {self.target}")
         plot.save(fig, Path(run_dir) / "samples.png")
         return evaluation.toy_metrics(generated, x0, x1, x1_again)
