@@ -287,8 +287,9 @@ print(f"notebook total: {time.perf_counter() - started:.0f} s")
 # commit and the command), evaluated on 5 batches of 300 DFR paths (chunks of 32):
 # - *first round* (`zero_shot.yaml`): count features, 4000 processes, 5000 steps, the last checkpoint;
 # - *second round* (`zero_shot_residual.yaml`): the rate head corrects the counts' crude log-rates
-#   (`rate_residual`), 16000 processes, 7000 steps, the checkpoint selected on a held-out *synthetic*
-#   validation batch (`val/rmse`; never the DFR).
+#   (`rate_residual`), 16000 processes, up to 7000 steps, the checkpoint selected on a held-out *synthetic*
+#   validation batch (`val/rmse`; never the DFR). The recorded runs were stopped by a deadline before 7000
+#   steps; their PROVENANCE.md gives the step reached and the selected checkpoint.
 #
 # Read from `results_dir` when present; `rerun_recorded = True` re-runs them through the runner.
 # `learning_curve/` holds `sciml eval --step` evaluations of the kept checkpoints, `generalisation/` the DFR
