@@ -40,7 +40,7 @@
 # instead of keeping only the last one. `transition_tokens=True` (our addition) appends to every token
 # the one-hot of the transition (previous observed state, current state) and the time gap: the original
 # network has to discover transitions by attending to neighbouring time encodings. `count_features=True`
-# (our addition, issue 17) also hands the heads the pooled transition counts over the time at risk
+# (our addition) also hands the heads the pooled transition counts over the time at risk
 # (`sciml.fim.statistics`), after the diagnosis below found that the small encoder does not carry them into
 # its summary. The notebook trains the original's tokens and heads beside ours on the same budget
 # (`compare_original`), so the effect of the deviations is measured, not assumed.
@@ -54,7 +54,7 @@ dfr_batches = 5           # DFR batches of dfr_paths paths (the paper: 15 batche
 dfr_paths = 300
 path_counts = [1, 10, 30, 100, 300, 1000]
 transition_tokens = True
-count_features = True     # issue 17: the heads also see the pooled transition counts (sciml/fim/statistics.py)
+count_features = True     # our addition: the heads also see the pooled transition counts (sciml/fim/statistics.py)
 compare_original = True   # also pretrain the original's tokens and heads (no transition tokens, no counts)
 results_dir = "results/fim"  # recorded full-scale runs (experiments/fim/zero_shot.yaml); read when present
 rerun_recorded = False    # re-run the recorded runs (about 30 min each on 2 free cores) instead of reading them
@@ -102,7 +102,7 @@ print(f"pretraining + evaluation: {time.perf_counter() - started:.0f} s "
       f"(run dirs {[str(x.dir) for x in runs.values()]})")
 
 # %% [markdown]
-# ## Diagnosis (issue 17)
+# ## Diagnosis
 # **Is the DFR inside the prior's support?** Per process, in normalised time (t / T_norm): the largest and
 # smallest rate on an existing edge, the mean holding time (1 / exit rate, averaged over states), the
 # observed state changes per observation interval and per path (with as many paths as a training process
@@ -294,7 +294,7 @@ print(f"notebook total: {time.perf_counter() - started:.0f} s")
 # Read from `results_dir` when present; `rerun_recorded = True` re-runs them through the runner.
 # `learning_curve/` holds `sciml eval --step` evaluations of the kept checkpoints, `generalisation/` the DFR
 # at V = 0.5 and 1.5; `*_processes*` are short runs of the second round's settings on fewer processes.
-# The issue's target: DFR RMSE <= 0.25 and (V, r, b) within 0.25 of (1, 1, 1) on both seeds.
+# Our target for this reproduction: DFR RMSE <= 0.25 and (V, r, b) within 0.25 of (1, 1, 1) on both seeds.
 
 # %%
 import json  # noqa: E402
@@ -461,7 +461,7 @@ if "original tokens" in runs:
         f"original {o['dfr_rmse_fim']:.3f}; held-out synthetic ours {m['synthetic_rmse']:.3f}, original "
         f"{o['synthetic_rmse']:.3f} (prior mean {m['synthetic_rmse_prior_mean']:.3f})."
     )
-for label in ROUNDS.values():  # the recorded runs against the issue's target
+for label in ROUNDS.values():  # the recorded runs against our target
     fs = {name: f for name, f in recorded.items() if round_of(name) == label}
     if fs:
         verdict.append(
