@@ -11,6 +11,7 @@ Sec. 5.1 / Fig. 3 (latent distance vs W2; interpolation).
 import dataclasses
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import numpy as np
 
@@ -86,7 +87,7 @@ class GDETask(Task):
 
     def __post_init__(self):
         for name, value, valid in (("dataset", self.data, SET_DATA), ("encoder", self.encoder, ENCODERS),
-                                   ("generator", self.generator, GENERATORS)):
+                                   ("generator", self.generator, self.generator_names())):
             if value not in valid:
                 raise ValueError(f"{name} {value!r} is unknown; valid: {list(valid)}")
         positive = (
@@ -150,15 +151,25 @@ class GDETask(Task):
         ke, kg = jax.random.split(key)
         encoder = make_encoder(self.encoder, self.dim, self.latent, self.width, self.enc_depth, self.fc_depth,
                                self.num_heads, self.kme_bandwidth, key=ke)
+        shift, scale = self.normalisation()
+        return GDE(encoder, self.make_generator(key=kg), shift, scale)
+
+    def generator_names(self) -> tuple[str, ...]:
+        """The valid values of `generator`. A variant task that brings a generator of its own (a study)
+        extends them here and builds it in `make_generator`."""
+        return GENERATORS
+
+    def make_generator(self, *, key) -> eqx.Module:
+        """The conditional generator named by `generator`: any module with GDE's generator interface
+        (`dim`, `loss(x, z, *, key)`, `sample(z, num, *, key)`; see `sciml.gde.GDE`)."""
         w, d = self.gen_width, self.gen_depth
         if self.generator == "ddpm":
-            generator = DDPM(self.dim, self.latent, w, d, self.ddpm_steps, key=kg)
-        elif self.generator == "flow":
-            generator = FlowMatching(self.dim, self.latent, w, d, self.flow_steps, key=kg)
-        else:
-            generator = DirectGenerator(self.dim, self.latent, w, d, self.noise_dim, self.num_projections, key=kg)
-        shift, scale = self.normalisation()
-        return GDE(encoder, generator, shift, scale)
+            return DDPM(self.dim, self.latent, w, d, self.ddpm_steps, key=key)
+        if self.generator == "flow":
+            return FlowMatching(self.dim, self.latent, w, d, self.flow_steps, key=key)
+        if self.generator == "direct":
+            return DirectGenerator(self.dim, self.latent, w, d, self.noise_dim, self.num_projections, key=key)
+        raise ValueError(f"generator {self.generator!r} is unknown; valid: {list(GENERATORS)}")
 
     def trainable(self, model: GDE):
         if isinstance(model.encoder, KMEEncoder):  # random Fourier frequencies stay fixed; the bandwidth learns

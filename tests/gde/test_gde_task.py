@@ -78,3 +78,27 @@ def test_evaluate_reports_paper_metrics_and_figures(key, tmp_path):
                   eval_sets=2, eval_samples=20, eval_sample_w2_points=20, spearman_sets=4, figures=False)
     out = gmm.evaluate(gmm.init(key=key), key=key, run_dir=tmp_path)
     assert np.isfinite(out["recon_w2_sample"]) and "interp_w2_gde" not in out
+
+
+def test_a_variant_task_brings_its_own_generator_through_the_hooks(key):
+    # A study subclasses GDETask with another generator name; init must build it through
+    # `make_generator` and validation must accept the names of `generator_names`.
+    import dataclasses
+
+    from sciml.gde import FlowMatching
+
+    @dataclasses.dataclass(frozen=True)
+    class Variant(GDETask):
+        generator: str = "mine"
+
+        def generator_names(self):
+            return ("mine",)
+
+        def make_generator(self, *, key):
+            return FlowMatching(self.dim, self.latent, 8, 1, num_steps=3, key=key)
+
+    model = Variant(set_size=8, sets_per_batch=2, width=8, latent=4).init(key=key)
+    assert isinstance(model.generator, FlowMatching) and model.generator.num_steps == 3
+    with pytest.raises(ValueError, match="generator 'ddpm' is unknown"):
+        Variant(generator="ddpm")
+    assert GDETask(generator="flow", flow_steps=5, latent=4).init(key=key).generator.num_steps == 5
