@@ -7,6 +7,11 @@ nodes and keeps the target at the clean next velocity (MeshGraphNets' gamma = 1)
 squared error summed over components, averaged over normal and outflow nodes. A rollout feeds
 predictions back with `lax.scan`; nodes that are neither normal nor outflow (inflow, walls) are reset
 to their known values each step.
+
+Optional Gaussian head (`output_variance=True`, off by default): the network outputs 4 channels per
+node, the normalised mean change and a variance (softplus of the last two channels, floored), trained by
+the Gaussian negative log-likelihood (`one_step_nll`); `step_gaussian` gives the next velocity's mean and
+variance in physical units. Used to condition each rollout step on a constraint (ProbConserv).
 Reference: Pfaff et al. 2021, "Learning Mesh-Based Simulation with Graph Networks", sec. 3.2 (noise),
 `cfd_model.py` / `cfd_eval.py`; Garnier et al. 2025 (graph-physics `Simulator`, same scheme).
 """
@@ -24,6 +29,9 @@ from sciml.meshformer.transformer import MeshTransformer
 #: Width of the node input: velocity (2) + one-hot node type (9); the edge input [dx, dy, |d|].
 NODE_FEATURES = 2 + NODE_TYPE_SIZE
 EDGE_FEATURES = 3
+
+#: Floor on the predicted normalised variance, so the Gaussian NLL stays bounded.
+MIN_VARIANCE = 1e-6
 
 
 class MeshInputs(eqx.Module):
@@ -74,12 +82,17 @@ def node_features(velocity: Float[Array, "n 2"], node_type: Int[Array, " n"]) ->
 
 
 class MeshSimulator(eqx.Module):
-    """A network (MeshGraphNet or MeshTransformer) with its frozen normalisers."""
+    """A network (MeshGraphNet or MeshTransformer) with its frozen normalisers.
+
+    `output_variance=True`: the network has 4 outputs per node (mean change, then variance), see
+    `gaussian` and `step_gaussian`; the default (2 outputs, mean only) is the published simulator.
+    """
 
     net: MeshGraphNet | MeshTransformer
     node_norm: Normaliser
     target_norm: Normaliser
     edge_norm: Normaliser | None
+    output_variance: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         if self.node_norm.size != NODE_FEATURES or self.target_norm.size != 2:
@@ -87,18 +100,44 @@ class MeshSimulator(eqx.Module):
         if isinstance(self.net, MeshGraphNet) and (self.edge_norm is None or self.edge_norm.size != EDGE_FEATURES):
             raise ValueError(f"MeshGraphNet needs an edge normaliser of {EDGE_FEATURES} features")
 
-    def __call__(self, velocity: Float[Array, "n 2"], mesh: MeshInputs) -> Float[Array, "n 2"]:
-        """The network's output: the normalised velocity change of every node."""
+    def outputs(self, velocity: Float[Array, "n 2"], mesh: MeshInputs) -> Float[Array, "n o"]:
+        """The raw network output: [n, 2] (mean only) or [n, 4] (mean, variance channels)."""
         x = self.node_norm(node_features(velocity, mesh.node_type))
         if isinstance(self.net, MeshGraphNet):
             s, r, m = mesh.adjacency[0]
             e = self.edge_norm(edge_features(mesh.mesh_pos, s, r))
-            return self.net(x, e, s, r, mesh.node_mask, m)
-        return self.net(x, mesh.adjacency, mesh.node_mask, mesh.mesh_pos)
+            out = self.net(x, e, s, r, mesh.node_mask, m)
+        else:
+            out = self.net(x, mesh.adjacency, mesh.node_mask, mesh.mesh_pos)
+        want = 4 if self.output_variance else 2
+        if out.shape[-1] != want:
+            raise ValueError(f"the network gives {out.shape[-1]} outputs per node; output_variance="
+                             f"{self.output_variance} needs {want}")
+        return out
+
+    def __call__(self, velocity: Float[Array, "n 2"], mesh: MeshInputs) -> Float[Array, "n 2"]:
+        """The network's predicted (mean) normalised velocity change of every node."""
+        return self.outputs(velocity, mesh)[..., :2]
+
+    def gaussian(
+        self, velocity: Float[Array, "n 2"], mesh: MeshInputs
+    ) -> tuple[Float[Array, "n 2"], Float[Array, "n 2"]]:
+        """(mean, variance) of the normalised velocity change (needs `output_variance=True`)."""
+        if not self.output_variance:
+            raise ValueError("this simulator has no variance head: build it with output_variance=True")
+        out = self.outputs(velocity, mesh)
+        return out[..., :2], jax.nn.softplus(out[..., 2:]) + MIN_VARIANCE
 
     def step(self, velocity: Float[Array, "n 2"], mesh: MeshInputs) -> Float[Array, "n 2"]:
         """Next velocity v + denormalise(network output), before any boundary reset."""
         return velocity + self.target_norm.inverse(self(velocity, mesh))
+
+    def step_gaussian(
+        self, velocity: Float[Array, "n 2"], mesh: MeshInputs
+    ) -> tuple[Float[Array, "n 2"], Float[Array, "n 2"]]:
+        """Mean and variance of the next velocity in physical units (before any boundary reset)."""
+        mean, var = self.gaussian(velocity, mesh)
+        return velocity + self.target_norm.inverse(mean), var * self.target_norm.std**2
 
 
 def normalisers(sim: MeshSimulator) -> tuple[Normaliser, ...]:
@@ -122,6 +161,29 @@ def one_step_loss(
     err = ((sim(noisy, mesh) - want) ** 2).sum(-1)
     w = mesh.predicted().astype(err.dtype)
     return (err * w).sum() / jnp.maximum(w.sum(), 1.0)
+
+
+def one_step_nll(
+    sim: MeshSimulator,
+    mesh: MeshInputs,
+    velocity: Float[Array, "n 2"],
+    target: Float[Array, "n 2"],
+    *,
+    noise: float,
+    key: PRNGKeyArray,
+) -> Float[Array, ""]:
+    """Gaussian NLL of the normalised velocity change (up to the constant log 2 pi / 2 per component),
+    summed over components and averaged over normal + outflow nodes; inputs noised as in `one_step_loss`.
+
+    Reference: Nix & Weigend 1994 / Lakshminarayanan et al. 2017 (a mean-variance head trained by NLL).
+    """
+    normal = (mesh.node_type == NORMAL) & mesh.node_mask
+    noisy = velocity + noise * jax.random.normal(key, velocity.shape) * normal[:, None]
+    want = sim.target_norm(target - noisy)
+    mean, var = sim.gaussian(noisy, mesh)
+    nll = (0.5 * (jnp.log(var) + (want - mean) ** 2 / var)).sum(-1)
+    w = mesh.predicted().astype(nll.dtype)
+    return (nll * w).sum() / jnp.maximum(w.sum(), 1.0)
 
 
 def rollout(

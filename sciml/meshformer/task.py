@@ -32,6 +32,7 @@ from sciml.meshformer.simulator import (
     mesh_inputs,
     normalisers,
     one_step_loss,
+    one_step_nll,
 )
 from sciml.meshformer.transformer import MeshTransformer
 from sciml.params import trainable_mask
@@ -57,6 +58,8 @@ class MeshTask(Task):
     to `num_frames` frames, normalised with MeshGraphNets' statistics, see
     `sciml.data.mesh_trajectories.meshgraphnets_statistics`); the LBM set's size and resolution;
     `data_dir` ("" = the shared data cache, `sciml.data.cache.data_dir()`).
+    `output_variance`: a Gaussian head (mean and variance per node) trained by the NLL instead of the
+    MSE (`sciml.meshformer.simulator.one_step_nll`); off by default.
     """
 
     model: str = "transformer"
@@ -86,6 +89,7 @@ class MeshTask(Task):
     synthetic_nodes: int = 1900
     eval_trajectories: int = 0  # 0 = every test trajectory
     eval_batch: int = 16
+    output_variance: bool = False
 
     def __post_init__(self):
         check_choice("model", self.model, ("mgn", "transformer"))
@@ -149,16 +153,18 @@ class MeshTask(Task):
 
     def init(self, *, key) -> MeshSimulator:
         _, _, stats = self.dataset()
+        out = 4 if self.output_variance else 2  # mean change (+ variance) per node
         if self.model == "mgn":
-            net = MeshGraphNet(NODE_FEATURES, EDGE_FEATURES, 2, width=self.width, layers=self.depth,
+            net = MeshGraphNet(NODE_FEATURES, EDGE_FEATURES, out, width=self.width, layers=self.depth,
                                mlp_depth=self.mlp_depth or 2, norm=self.norm, key=key)
             edge_norm = Normaliser(*stats["edge"])
         else:
-            net = MeshTransformer(NODE_FEATURES, 2, width=self.width, heads=self.num_heads, layers=self.depth,
+            net = MeshTransformer(NODE_FEATURES, out, width=self.width, heads=self.num_heads, layers=self.depth,
                                   mlp_depth=self.mlp_depth or 3, layer_adjacency=self.layer_adjacency(),
                                   global_tokens=self.global_tokens, rope_scale=self.rope_scale, key=key)
             edge_norm = None
-        return MeshSimulator(net, Normaliser(*stats["node"]), Normaliser(*stats["target"]), edge_norm)
+        return MeshSimulator(net, Normaliser(*stats["node"]), Normaliser(*stats["target"]), edge_norm,
+                             output_variance=self.output_variance)
 
     def trainable(self, model: MeshSimulator):
         """Everything but the normalisers (their statistics are data, not parameters)."""
@@ -176,8 +182,10 @@ class MeshTask(Task):
     def loss(self, model, batch, *, key):
         keys = jax.random.split(key, batch["velocity"].shape[0])
 
+        step_loss = one_step_nll if self.output_variance else one_step_loss
+
         def one(b, k):
-            return one_step_loss(model, mesh_inputs(b), b["velocity"], b["target"], noise=self.noise, key=k)
+            return step_loss(model, mesh_inputs(b), b["velocity"], b["target"], noise=self.noise, key=k)
 
         losses = jax.vmap(one)(batch, keys)
         return losses.mean(), {}
