@@ -18,6 +18,7 @@ from sciml.mfm.population_embedding import GCNLayer as GCNLayer
 from sciml.mfm.population_embedding import PopulationEmbedding as PopulationEmbedding
 from sciml.mfm.population_embedding import gcn_normalisation as gcn_normalisation
 from sciml.mfm.population_flow import PopulationFlow as PopulationFlow
+from sciml.mfm.population_flow import embedding_width as embedding_width
 from sciml.mfm.task import ConditionalGenerativeFlowMatching as ConditionalGenerativeFlowMatching
 from sciml.mfm.task import FlowMatching2D as FlowMatching2D
 from sciml.mfm.task import FlowMatchingPopulations as FlowMatchingPopulations

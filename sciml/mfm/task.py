@@ -223,7 +223,8 @@ class PopulationTask(Task):
     @abc.abstractmethod
     def conditioning(self, train: Populations, *, key) -> dict[str, Any]:
         """How the field sees its population: `PopulationFlow` keyword arguments (`embedding` for MFM,
-        `num_populations` for CGFM, none for FM); `key` initialises an embedding."""
+        `num_populations` for CGFM, none for FM); `key` initialises an embedding. A subclass may return
+        any population encoder as `embedding` (a module mapping [points, d] to [k]), in place of the GCN."""
 
     def init(self, *, key):
         train = self.splits()["train"]
@@ -234,7 +235,8 @@ class PopulationTask(Task):
             num_treatments=len(train.treatments),
             width=self.width, depth=self.depth, act=self.act, residual=self.residual, time_dim=self.time_dim,
             time_scale=self.time_scale,
-            fourier_features=self.num_fourier_features, fourier_scale=self.fourier_scale, key=kf,
+            fourier_features=self.num_fourier_features, fourier_scale=self.fourier_scale,
+            probe_points=self.points, key=kf,
         )
 
     def trainable(self, model: PopulationFlow):
