@@ -121,3 +121,43 @@ def evaluate_constrained(
                                                  timing_repeats)
         firsts[name] = preds[0]
     return out, firsts
+
+
+#: The rollout variants of `evaluate_constrained`, in table order, and the metrics of the study's table.
+VARIANTS = (*METHODS, "probconserv_sigma")
+TABLE_METRICS = ("rollout_rmse_10", "rollout_rmse_50", "rollout_rmse_all", "drift_10", "drift_50", "drift_all",
+                 "ms_per_step")
+
+
+def summarise(finals: list[dict]) -> dict[str, tuple[float, float, int]]:
+    """(mean, sd over seeds with ddof 1 (0 for one seed), number of seeds) of every numeric metric."""
+    if not finals:
+        raise ValueError("no runs to summarise")
+    keys = [k for k in finals[0] if isinstance(finals[0][k], int | float) and all(k in f for f in finals)]
+    out = {}
+    for k in keys:
+        x = np.array([float(f[k]) for f in finals])
+        out[k] = (float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0, len(x))
+    return out
+
+
+def markdown_table(summaries: dict[str, dict[str, tuple[float, float, int]]]) -> str:
+    """One row per (model, variant) with mean ± sd over seeds of `TABLE_METRICS`; `summaries` maps a
+    model name to its `summarise` output."""
+    head = "| model | rollout | seeds | " + " | ".join(TABLE_METRICS) + " |"
+    lines = [head, "|" + "---|" * (3 + len(TABLE_METRICS))]
+    for model, s in summaries.items():
+        for variant in ("truth", *VARIANTS):
+            cells = []
+            for metric in TABLE_METRICS:
+                key = f"{variant}/{metric}"
+                if key not in s:
+                    cells.append("")
+                    continue
+                mean, sd, _ = s[key]
+                fmt = ".1f" if metric == "ms_per_step" else ".2e" if metric.startswith("drift") else ".3f"
+                cells.append(f"{mean:{fmt}} ± {sd:{fmt}}")
+            n = s.get(f"{VARIANTS[0]}/rollout_rmse_all", (0, 0, 0))[2]
+            label = "LBM ground truth" if variant == "truth" else variant
+            lines.append(f"| {model} | {label} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -22,7 +22,7 @@ Reference: Hansen et al., ICML 2023, Sec. 3 (Eqs. 6-7, the update; sigma_G -> 0 
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from sciml.meshformer import MeshInputs, MeshSimulator
 from sciml.probconserv import hardc_projection, probconserv_update
@@ -34,16 +34,17 @@ METHODS = ("plain", "hardc", "probconserv")
 def condition_step(
     mean: Float[Array, "n 2"],
     var: Float[Array, "n 2"],
-    keep: Float[Array, " n"],
+    keep: Bool[Array, " n"] | Float[Array, " n"],
     G: Float[Array, "m n2"],
     b: Float[Array, " m"],
     *,
     method: str,
     sigma_g: Float[Array, ""] | float = 0.0,
-) -> tuple[Float[Array, "n 2"], Float[Array, "n 2"]]:
+) -> tuple[Float[ArrayLike, "n 2"], Float[ArrayLike, "n 2"]]:
     """One step's correction of (mean, var) by `method`; `keep` [n] is 1 on predicted nodes, 0 on known.
 
-    Returns the corrected mean and the variance (conditioned for "probconserv", unchanged otherwise).
+    Returns the corrected mean and the variance (conditioned for "probconserv", unchanged otherwise); on
+    concrete inputs the corrections compute in float64 and return NumPy arrays (`sciml.probconserv`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -55,7 +56,8 @@ def condition_step(
         Gp = G * kflat[None, :]
         new = hardc_projection(flat, Gp, b - G @ (flat * (1 - kflat)))
         return new.reshape(mean.shape), var
-    new, new_var = probconserv_update(flat, (var * keep[:, None]).reshape(-1), G, b, sigma_g)
+    noise = jnp.broadcast_to(jnp.asarray(sigma_g, mean.dtype), b.shape)  # one sigma_g per row of G
+    new, new_var = probconserv_update(flat, (var * keep[:, None]).reshape(-1), G, b, noise)
     return new.reshape(mean.shape), new_var.reshape(var.shape)
 
 
