@@ -71,7 +71,7 @@ def make_gde_encoder(
     return make_encoder(name, dim, latent, width, depth, fc_depth, num_heads, bandwidth, key=key)
 
 
-def latent_distances(z: Float[Array, "a k"], y: Float[Array, "b k"]) -> np.ndarray:
+def latent_distances(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Euclidean distances [a, b] between two sets of latents, in float64."""
     a, b = np.asarray(z, np.float64), np.asarray(y, np.float64)
     return np.sqrt(np.maximum(((a[:, None] - b[None]) ** 2).sum(-1), 0.0))

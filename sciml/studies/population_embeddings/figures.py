@@ -6,7 +6,7 @@ import numpy as np
 from sciml import plot
 
 
-def geometry_figure(lat: np.ndarray, w2: np.ndarray, geometry: dict, title: str):
+def geometry_figure(lat: np.ndarray, w2: np.ndarray, geometry: dict | None, title: str):
     """Left: latent distance vs exact W2 over pairs of source populations. Middle / right: MFM's W2 error on
     each unseen population against its nearest training population's latent distance / exact W2 (omitted
     when `geometry` is None)."""
