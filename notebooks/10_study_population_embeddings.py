@@ -47,11 +47,13 @@
 # %% tags=["parameters"]
 datasets = ["patients", "letters"]
 seeds = [0, 1]
-configs = ["gcn scratch", "resnet scratch", "resnet frozen", "resnet finetune", "attention scratch",
-           "attention frozen", "attention finetune", "kme scratch", "kme frozen", "kme finetune"]
-recorded = "results/studies/population_embeddings"  # read recorded runs from here when present; "" = run all
+ALL = ["gcn scratch", "resnet scratch", "resnet frozen", "resnet finetune", "attention scratch", "attention frozen",
+       "attention finetune", "kme scratch", "kme frozen", "kme finetune"]
+configs = {"patients": ALL, "letters": ALL}  # "<encoder> <mode>" per dataset
+recorded = "results/studies/population_embeddings"  # recorded runs are read from here when present (empty: run all)
 overrides = []       # extra overrides for every MFM run (the tests shrink the runs here)
 gde_overrides = []   # extra overrides for every GDE pretraining run
+fm_reference = True  # also MFM's FM baseline (no population embedding) at the same budget and evaluation
 runs_dir = "runs"
 
 # %%
@@ -101,15 +103,31 @@ def train(ds, enc, mode, seed):
     return r.final, dict(np.load(r.dir / "unseen_errors.npz"))
 
 
+FM_OVERRIDES = {"patients": ["task.eval_populations=24"], "letters": ["task.noise=1.0", "task.width=128"]}
+
+
+def fm_final(ds, seed):
+    """MFM's FM baseline (`fm_pop`, experiments/mfm/<ds>_fm.yaml) at the study's budget and evaluation."""
+    path = Path(recorded) / experiment(ds) / f"fm_seed{seed}" / "final.json"
+    if recorded and path.exists():
+        return json.loads(path.read_text())
+    r = run(f"experiments/mfm/{ds}_fm.yaml",
+            [f"experiment={experiment(ds)}", f"name=fm_seed{seed}", f"train.seed={seed}", "train.steps=600",
+             "optim.warmup=50", "task.eval_points=256", "task.eval_steps=20", *FM_OVERRIDES[ds]],
+            runs_dir=runs_dir, progress=False)
+    return r.final
+
+
 started = time.perf_counter()
 results, source = {}, {}
 for ds in datasets:
-    for cfg in configs:
+    for cfg in configs[ds]:
         enc, mode = cfg.split()
         for s in seeds:
             got = load_recorded(ds, f"{enc}_{mode}_seed{s}")
             source[ds, cfg, s] = "recorded" if got is not None else "run here"
             results[ds, cfg, s] = got if got is not None else train(ds, enc, mode, s)
+fm = {(ds, s): fm_final(ds, s) for ds in datasets for s in seeds} if fm_reference else {}
 n_run = sum(v == "run here" for v in source.values())
 print(f"{len(results)} runs: {len(results) - n_run} read from {recorded or '(nothing)'}, {n_run} run here "
       f"in {(time.perf_counter() - started) / 60:.1f} min")
@@ -135,10 +153,14 @@ def stats(ds, cfg, key):
 def table(ds):
     head = "| embedding | mode | " + " | ".join(c[1] for c in COLS) + " |"
     lines = [head, "|" + "---|" * (len(COLS) + 2)]
-    first = results[ds, configs[0], seeds[0]][0]
+    first = results[ds, configs[ds][0], seeds[0]][0]
     ident = [f"{first['identity_' + k] * f:.3f}" if "identity_" + k in first else "" for k, _, f in COLS]
     lines.append("| Identity | - | " + " | ".join(ident) + " |")
-    for cfg in configs:
+    if fm:
+        v = {k: np.array([fm[ds, s][k] for s in seeds]) for k, _, _ in COLS[:4]}
+        cells = [f"{f * v[k].mean():.3f} ± {f * v[k].std():.3f}" if k in v else "" for k, _, f in COLS]
+        lines.append("| none (FM) | - | " + " | ".join(cells) + " |")
+    for cfg in configs[ds]:
         enc, mode = cfg.split()
         cells = []
         for k, _, f in COLS:
@@ -161,10 +183,10 @@ for ds in datasets:
 cross = {}
 fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
 for ax, ds in zip(axes[0], datasets):
-    geo = [stats(ds, c, "geometry_spearman")[0] for c in configs]
-    err = [stats(ds, c, "test_w2")[0] for c in configs]
+    geo = [stats(ds, c, "geometry_spearman")[0] for c in configs[ds]]
+    err = [stats(ds, c, "test_w2")[0] for c in configs[ds]]
     cross[ds] = spearman(np.array(geo), np.array(err))
-    for i, c in enumerate(configs):
+    for i, c in enumerate(configs[ds]):
         g, e = stats(ds, c, "geometry_spearman")[2], stats(ds, c, "test_w2")[2]
         ax.scatter(g, e, color=f"C{i % 10}", label=c, s=18)
     ax.set(xlabel="geometry rho (latent distance vs W2)", ylabel="test W2",
@@ -182,7 +204,7 @@ fig.tight_layout()
 # %%
 rows = []
 for ds in datasets:
-    for cfg in configs:
+    for cfg in configs[ds]:
         for s in seeds:
             err = results[ds, cfg, s][1]
             lat = err["nearest_latent"] / max(err["nearest_latent"].mean(), 1e-12)
@@ -194,7 +216,7 @@ for ds in datasets:
 
 
 def error_rhos(ds, key):
-    return np.array([results[ds, c, s][0][key] for c in configs for s in seeds], float)
+    return np.array([results[ds, c, s][0][key] for c in configs[ds] for s in seeds], float)
 
 
 summary = {ds: (error_rhos(ds, "error_spearman_latent"), error_rhos(ds, "error_spearman_w2")) for ds in datasets}
@@ -218,11 +240,19 @@ def compare(ds, a, b, key="test_w2"):
 
 lines = []
 for ds in datasets:
-    best = min(configs, key=lambda c: stats(ds, c, "test_w2")[0])
+    best = min(configs[ds], key=lambda c: stats(ds, c, "test_w2")[0])
     line = f"- **{ds}**: lowest test W2 **{best}** ({stats(ds, best, 'test_w2')[0]:.3f})."
-    for c in configs:
-        if c != "gcn scratch" and "gcn scratch" in configs:
+    for c in configs[ds]:
+        if c != "gcn scratch" and "gcn scratch" in configs[ds]:
             line += f" {compare(ds, c, 'gcn scratch')};"
+    if fm:
+        w = np.array([fm[ds, s]["test_w2"] for s in seeds])
+        worse = [c for c in configs[ds] if stats(ds, c, "test_w2")[0] - 2 * max(stats(ds, c, "test_w2")[1], w.std())
+                 > w.mean()]
+        better = [c for c in configs[ds] if stats(ds, c, "test_w2")[0] + 2 * max(stats(ds, c, "test_w2")[1], w.std())
+                  < w.mean()]
+        line += (f" Against FM without any population embedding (test W2 {w.mean():.3f} ± {w.std():.3f}): clearly "
+                 f"lower {', '.join(better) or 'none'}; clearly higher {', '.join(worse) or 'none'}.")
     rho = cross[ds]
     word = "a better geometry goes with a lower test W2" if rho < -0.5 else (
         "a better geometry goes with a higher test W2" if rho > 0.5 else "no clear relation")

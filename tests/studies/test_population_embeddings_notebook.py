@@ -16,7 +16,8 @@ def test_population_embeddings_notebook_executes(repo, tmp_path):
            "task.eval_steps=2"]
     gde = [*DATA, "task.populations_per_batch=2", "task.gen_width=8", "task.gen_depth=1", "task.ddpm_steps=4",
            "task.eval_populations=2"]
-    params = dict(datasets=["patients"], seeds=[0], configs=["gcn scratch", "resnet frozen"], recorded="",
+    params = dict(datasets=["patients"], seeds=[0], configs={"patients": ["gcn scratch", "resnet frozen"]},
+                  recorded="", fm_reference=False,
                   overrides=mfm, gde_overrides=gde, runs_dir=str(runs_dir))
     out = execute_notebook(repo / "notebooks/10_study_population_embeddings.py", params, tmp_path)
     exp = runs_dir / "study_population_embeddings_patients"
