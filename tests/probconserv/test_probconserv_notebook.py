@@ -30,5 +30,11 @@ def test_probconserv_notebook_runs(repo, tmp_path):
     assert "weakest" not in text and "Fig." not in text
     for method in ("anp", "softc"):
         assert (runs_dir / "probconserv" / f"stefan_{method}_h8_s10" / "results.json").exists()
+    # The recorded longer runs (results/probconserv/converged_*) are read, and the verdict against the paper's
+    # heat MSE is formatted from their seed mean.
+    finals = sorted((repo / "results" / "probconserv").glob("converged_heat_anp_seed*/final.json"))
+    assert finals, "no recorded converged heat runs"
+    mse = sum(json.loads(f.read_text())["k=1/anp/mse"] for f in finals) / len(finals)
+    assert f"heat k=1, ANP: MSE {mse:.2e} is **{mse / 1.71e-4:.1f}x** the paper's 1.71e-04" in text
     figs = runs_dir / "probconserv" / "figures"
     assert all((figs / f"stefan_{n}.png").exists() for n in ("profile", "fronts", "ce_vs_t"))
