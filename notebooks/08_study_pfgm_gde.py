@@ -160,6 +160,9 @@ display(Markdown("\n".join(lines)))
 # robustness-to-steps experiment of PFGM++ Fig. 5b, here on GDE's reconstruction. The schedule is
 # PFGM++'s (EDM's) for every D: sigma from 80 down to 0.002 with rho = 7, so a short sampler spends its
 # few levels far above the scale of the normalised data (unit marginal std, about 0.1 within a set).
+# The sweep draws its own prior points, so its NFE-35 column repeats section 1's W2 with other draws
+# (the two differ by sampling noise alone; for D = 1 they differ a lot: a few far outliers decide the
+# fitted covariance).
 
 # %%
 lines = ["| D | " + " | ".join(f"W2 at NFE {n}" for n in nfes) + f" | W2(NFE {nfes[-2]}) / "

@@ -24,3 +24,13 @@ def test_pfgm_gde_notebook_executes_and_reports_from_its_runs(repo, tmp_path):
     assert f"W2 {f4['recon_w2']:.3f} ± nan vs {finf['recon_w2']:.3f} ± nan at D = inf" in text
     assert f"| 4 | {f4['recon_w2_nfe1']:.3f} ± nan | {f4['recon_w2_nfe3']:.3f} ± nan |" in text
     assert "runs trained by this notebook" in text and "notebook wall time" in text
+
+
+def test_pfgm_gde_notebook_reads_the_recorded_runs(repo, tmp_path):
+    # The default mode: every number of the answer comes from results/studies/pfgm_generator.
+    out = execute_notebook(repo / "notebooks/08_study_pfgm_gde.py", dict(runs_dir=str(tmp_path / "runs")), tmp_path)
+    text = out.read_text()
+    rec = repo / "results/studies/pfgm_generator/normal_d5"
+    w = [json.loads((rec / f"D=inf,seed={s}/final.json").read_text())["recon_w2"] for s in (0, 1)]
+    assert f"{sum(w) / 2:.3f} ± {abs(w[0] - w[1]) / 2**0.5:.3f} at D = inf" in text
+    assert "recorded runs in `results/studies/pfgm_generator/normal_d5`" in text and "**Answer" in text
