@@ -21,7 +21,9 @@ from sciml.gde.model import interpolate_latents as interpolate_latents
 from sciml.gde.sets import encode_sets as encode_sets
 from sciml.gde.sets import sample_sets as sample_sets
 from sciml.gde.sets import validate_sets as validate_sets
+from sciml.gde.task import GENERATORS as GENERATORS
 from sciml.gde.task import GDETask as GDETask
+from sciml.gde.task import GDETaskBase as GDETaskBase
 from sciml.gde.wasserstein import bures_w2 as bures_w2
 from sciml.gde.wasserstein import fit_gaussian as fit_gaussian
 from sciml.gde.wasserstein import mccann_interpolant as mccann_interpolant

@@ -8,6 +8,7 @@ Reference: Fishman et al. 2025, "Generative Distribution Embeddings", Table 2 (r
 Sec. 5.1 / Fig. 3 (latent distance vs W2; interpolation).
 """
 
+import abc
 import dataclasses
 from pathlib import Path
 
@@ -41,10 +42,13 @@ GENERATORS = ("ddpm", "flow", "direct")
 EVAL_SETS_STREAM = (0, 1)
 
 
-@register_task("gde")
 @dataclasses.dataclass(frozen=True)
-class GDETask(Task):
+class GDETaskBase(Task):
     """Encoder + conditional generator trained jointly on random sets of Gaussian / GMM samples.
+
+    The shared base (fields, data, loss, evaluation) of the `gde` task and of variants that bring a
+    generator of their own (a study): each final task names its generators (`generator_names`) and builds
+    the one that `generator` names (`make_generator`; `builtin_generator` builds GDE's own three).
 
     Data: `normal` (mean ~ U[0, 5]^d, Sigma ~ cov_scale x inverse-Wishart(cov_df, I), cov_df = 0
     meaning the original's 10 (d - 1)); `shared_mean` (every mean at the centre, only Sigma varies,
@@ -154,14 +158,17 @@ class GDETask(Task):
         shift, scale = self.normalisation()
         return GDE(encoder, self.make_generator(key=kg), shift, scale)
 
+    @abc.abstractmethod
     def generator_names(self) -> tuple[str, ...]:
-        """The valid values of `generator`. A variant task that brings a generator of its own (a study)
-        extends them here and builds it in `make_generator`."""
-        return GENERATORS
+        """The valid values of `generator`."""
 
+    @abc.abstractmethod
     def make_generator(self, *, key) -> eqx.Module:
         """The conditional generator named by `generator`: any module with GDE's generator interface
         (`dim`, `loss(x, z, *, key)`, `sample(z, num, *, key)`; see `sciml.gde.GDE`)."""
+
+    def builtin_generator(self, *, key) -> eqx.Module:
+        """GDE's own generator named by `generator` (one of `GENERATORS`)."""
         w, d = self.gen_width, self.gen_depth
         if self.generator == "ddpm":
             return DDPM(self.dim, self.latent, w, d, self.ddpm_steps, key=key)
@@ -216,3 +223,15 @@ class GDETask(Task):
             if interp is not None:
                 plot.save(interpolation_figure(interp), run_dir / "interpolation.png")
         return out
+
+
+@register_task("gde")
+@dataclasses.dataclass(frozen=True)
+class GDETask(GDETaskBase):
+    """GDE with its own generators: `generator` is ddpm, flow or direct (see `GDETaskBase`)."""
+
+    def generator_names(self) -> tuple[str, ...]:
+        return GENERATORS
+
+    def make_generator(self, *, key) -> eqx.Module:
+        return self.builtin_generator(key=key)

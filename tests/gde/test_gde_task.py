@@ -81,14 +81,17 @@ def test_evaluate_reports_paper_metrics_and_figures(key, tmp_path):
 
 
 def test_a_variant_task_brings_its_own_generator_through_the_hooks(key):
-    # A study subclasses GDETask with another generator name; init must build it through
+    # A study subclasses the abstract GDETaskBase with another generator name; init must build it through
     # `make_generator` and validation must accept the names of `generator_names`.
     import dataclasses
 
-    from sciml.gde import FlowMatching
+    from sciml.gde import FlowMatching, GDETaskBase
+
+    with pytest.raises(TypeError, match="abstract"):
+        GDETaskBase()
 
     @dataclasses.dataclass(frozen=True)
-    class Variant(GDETask):
+    class Variant(GDETaskBase):
         generator: str = "mine"
 
         def generator_names(self):
