@@ -1,6 +1,6 @@
 """The `study_gde_pfgm` task: a GDE whose conditional generator is PFGM++ at augmented dimension D.
 
-GDE's `gde` task (data, encoders, training loss and evaluation) with one more generator, `pfgm`
+GDE's task base `GDETaskBase` (data, encoders, training loss and evaluation) with one more generator, `pfgm`
 (`PFGMGenerator`: PFGM++'s kernel, EDM preconditioning and Heun sampler given the latent), and one
 more evaluation: the reconstruction W2 against the number of sampler steps (`robust_steps`), from the
 same trained model, latents and prior draws. `generator: ddpm | flow | direct` run the same task
@@ -17,7 +17,7 @@ import jax
 
 from sciml import plot
 from sciml.files import write_json
-from sciml.gde import GDETask, encode_sets
+from sciml.gde import GENERATORS, GDETaskBase, encode_sets
 from sciml.pfgmpp import NUM_STEPS, P_MEAN, P_STD, RHO, SIGMA_MAX, SIGMA_MIN, check_D
 from sciml.runner.task import register_task
 from sciml.studies.pfgm_generator.evaluation import nfe_key, nfe_sweep, seed_from_key
@@ -31,7 +31,7 @@ NFE_STREAM = 7
 
 @register_task("study_gde_pfgm")
 @dataclasses.dataclass(frozen=True)
-class PFGMGDETask(GDETask):
+class PFGMGDETask(GDETaskBase):
     """GDE with the PFGM++ conditional generator (`generator: pfgm`, augmented dimension `D`, inf = EDM).
 
     `num_steps` Heun levels in the main evaluation (NFE = 2 num_steps - 1); `robust_steps` the levels of
@@ -65,11 +65,11 @@ class PFGMGDETask(GDETask):
                              f"{self.generator!r}")
 
     def generator_names(self) -> tuple[str, ...]:
-        return (*super().generator_names(), "pfgm")
+        return (*GENERATORS, "pfgm")
 
     def make_generator(self, *, key) -> eqx.Module:
         if self.generator != "pfgm":
-            return super().make_generator(key=key)
+            return self.builtin_generator(key=key)
         return pfgm_generator(self.dim, self.latent, self.gen_width, self.gen_depth, D=self.D, key=key,
                               num_steps=self.num_steps, sigma_min=self.sigma_min, sigma_max=self.sigma_max,
                               rho=self.rho, sigma_data=self.sigma_data, P_mean=self.P_mean, P_std=self.P_std,
