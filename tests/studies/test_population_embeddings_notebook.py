@@ -31,3 +31,5 @@ def test_population_embeddings_notebook_executes(repo, tmp_path):
     word = "lower" if final["test_w2"] < gcn["test_w2"] else "higher"
     assert f"resnet frozen {final['test_w2']:.3f} is clearly {word} than gcn scratch {gcn['test_w2']:.3f}" in text
     assert "0 read from (nothing), 2 run here" in text
+    gde = json.loads((exp / "gde_resnet_seed0/final.json").read_text())
+    assert f"| patients | GDE ResNet | {gde['geometry_spearman']:.3f} ± 0.000 | {gde['recon_w2_unseen']:.3f}" in text
