@@ -8,8 +8,6 @@ import pytest
 from sciml.runner import load_config
 from sciml.runner.config import ConfigError
 
-# Study tasks register when their module is imported (they are not in the runner's catalogue yet).
-from sciml.studies.pfgm_generator import task as _pfgm_study  # noqa: F401  (study_gde_pfgm)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CONFIGS = sorted(RESULTS.rglob("config.yaml"))
