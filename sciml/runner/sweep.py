@@ -96,20 +96,22 @@ def sweep(
                     pass
                 print(f"sweep point {row['point']} failed: {row['error']}")
     finally:
-        _write_summary(summary, rows, list(points[0]))
+        # every key any point sets (a list sweep's points may set different keys)
+        _write_summary(summary, rows, list(dict.fromkeys(k for point in points for k in point)))
     return rows
 
 
 def seed_aggregates(rows: list[dict], keys: list[str]) -> list[dict]:
     """Mean and standard deviation over `train.seed` of every numeric column, one pair of rows per
-    combination of the other swept `keys` (only points that finished count)."""
+    combination of the other swept `keys` (only points that finished count; a key a point does not
+    set groups as None)."""
     if "train.seed" not in keys:
         return []
     others = [k for k in keys if k != "train.seed"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         if r.get("status") in ("done", "skipped"):
-            groups.setdefault(tuple(r[k] for k in others), []).append(r)
+            groups.setdefault(tuple(r.get(k) for k in others), []).append(r)
     out = []
     for group_key, members in groups.items():
         numeric = [k for k in members[0] if k not in keys and all(_is_number(m.get(k)) for m in members)]

@@ -9,6 +9,7 @@ import toy_task  # noqa: F401
 import yaml
 
 from sciml.runner import sweep
+from sciml.runner.sweep import seed_aggregates
 
 
 def _write(tmp_path, sweep_spec):
@@ -44,6 +45,20 @@ def test_grid_runs_skips_and_reports_failures(tmp_path):
     assert "fails on purpose" in failed["error"]
     err = tmp_path / "runs2" / "toy" / "grid" / "fail=True,width=4" / "error.txt"
     assert "RuntimeError" in err.read_text()
+
+
+def test_seed_summary_of_points_that_set_different_keys():
+    """A list sweep whose points set different keys (D only for one generator) is summarised per seed
+    group instead of failing on the key a point lacks."""
+    rows = [
+        {"task.generator": "pfgm", "task.D": 4, "train.seed": 0, "status": "done", "w2": 1.0},
+        {"task.generator": "pfgm", "task.D": 4, "train.seed": 1, "status": "done", "w2": 3.0},
+        {"task.generator": "ddpm", "train.seed": 0, "status": "done", "w2": 5.0},
+        {"task.generator": "ddpm", "train.seed": 1, "status": "done", "w2": 7.0},
+    ]
+    out = seed_aggregates(rows, ["task.generator", "task.D", "train.seed"])
+    means = {(r["task.generator"], r["task.D"]): r["w2"] for r in out if r["train.seed"] == "mean"}
+    assert means == {("pfgm", 4): 2.0, ("ddpm", None): 6.0}
 
 
 def test_sweep_errors(tmp_path):
