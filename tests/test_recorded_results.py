@@ -8,7 +8,6 @@ import pytest
 from sciml.runner import load_config
 from sciml.runner.config import ConfigError
 
-
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CONFIGS = sorted(RESULTS.rglob("config.yaml"))
 
