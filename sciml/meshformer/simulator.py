@@ -155,12 +155,8 @@ def one_step_loss(
     key: PRNGKeyArray,
 ) -> Float[Array, ""]:
     """MSE of the normalised velocity change on normal + outflow nodes, inputs noised on normal nodes."""
-    normal = (mesh.node_type == NORMAL) & mesh.node_mask
-    noisy = velocity + noise * jax.random.normal(key, velocity.shape) * normal[:, None]
-    want = sim.target_norm(target - noisy)
-    err = ((sim(noisy, mesh) - want) ** 2).sum(-1)
-    w = mesh.predicted().astype(err.dtype)
-    return (err * w).sum() / jnp.maximum(w.sum(), 1.0)
+    noisy, want = _noised_input_and_target(sim, mesh, velocity, target, noise, key)
+    return _mean_over_predicted(mesh, ((sim(noisy, mesh) - want) ** 2).sum(-1))
 
 
 def one_step_nll(
@@ -177,13 +173,22 @@ def one_step_nll(
 
     Reference: Nix & Weigend 1994 / Lakshminarayanan et al. 2017 (a mean-variance head trained by NLL).
     """
+    noisy, want = _noised_input_and_target(sim, mesh, velocity, target, noise, key)
+    mean, var = sim.gaussian(noisy, mesh)
+    return _mean_over_predicted(mesh, (0.5 * (jnp.log(var) + (want - mean) ** 2 / var)).sum(-1))
+
+
+def _noised_input_and_target(sim, mesh, velocity, target, noise, key):
+    """Training noise on the normal nodes' input velocity, and the normalised change to predict from it."""
     normal = (mesh.node_type == NORMAL) & mesh.node_mask
     noisy = velocity + noise * jax.random.normal(key, velocity.shape) * normal[:, None]
-    want = sim.target_norm(target - noisy)
-    mean, var = sim.gaussian(noisy, mesh)
-    nll = (0.5 * (jnp.log(var) + (want - mean) ** 2 / var)).sum(-1)
-    w = mesh.predicted().astype(nll.dtype)
-    return (nll * w).sum() / jnp.maximum(w.sum(), 1.0)
+    return noisy, sim.target_norm(target - noisy)
+
+
+def _mean_over_predicted(mesh, per_node):
+    """Mean of a per-node loss over the predicted (normal + outflow) nodes."""
+    w = mesh.predicted().astype(per_node.dtype)
+    return (per_node * w).sum() / jnp.maximum(w.sum(), 1.0)
 
 
 def rollout(
