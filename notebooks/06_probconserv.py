@@ -295,8 +295,8 @@ display(Markdown("\n".join(verdict)))
 # (the original: 128), batch 32 functions (250), Adam 1e-3 with cosine decay over 6,000 steps (1e-4 constant
 # for 20,000), the original's 10k training functions, 100 validation functions (best checkpoint by
 # validation loss, as the original) and its evaluation (201-point grid, 100 latent samples). We did not
-# train the original's size to its plateau to compare (about 11 hours per run here), so whether width 128
-# and batch 250 reach a lower plateau is not shown. The runs are recorded under `results_dir` (each with
+# train the original's size to its plateau to compare (several times our FLOPs per step), so whether
+# width 128 and batch 250 reach a lower plateau is not shown. The runs are recorded under `results_dir` (each with
 # its `PROVENANCE.md`: commit and command) and read from there; `rerun_recorded = True` trains them again.
 
 # %%
