@@ -1,7 +1,7 @@
 """Held-out errors of a mesh simulator, as MeshGraphNets and graph-physics report them.
 
 - `one_step_rmse`: from ground-truth inputs at every frame (boundary nodes reset to the truth), beside
-  the "no change" baseline v(t + 1) = v(t).
+  the "no change" baseline v(t + 1) = v(t); the rollout RMSEs come with theirs too, v(t) = v(0).
 - `rollout_per_step_mse`: rollouts from frame 0 over the whole trajectory, boundary nodes reset to
   the truth; `rollout_rmse(per_step, h)` is MeshGraphNets' cumulative RMSE over the first h steps (the
   root of the mean squared error over steps, nodes and components, boundary nodes included).
@@ -112,15 +112,19 @@ def evaluate_mesh_simulator(
     idx = np.arange(count)
     one, no_change = one_step_rmse(model, test, idx, batch)
     preds = rollouts(model, test, idx)
-    per_step = rollout_per_step_mse(preds, test.velocity[idx, 1:], test.node_mask[idx])
+    truth = test.velocity[idx, 1:]
+    per_step = rollout_per_step_mse(preds, truth, test.node_mask[idx])
+    unchanged = rollout_per_step_mse(np.broadcast_to(test.velocity[idx, :1], truth.shape), truth, test.node_mask[idx])
     out = {
         "params": float(num_params(model)),
         "one_step_rmse": one,
         "one_step_rmse_no_change": no_change,
         "rollout_rmse_all": rollout_rmse(per_step),
+        "rollout_rmse_all_no_change": rollout_rmse(unchanged),
     }
     for h in HORIZONS:
         if h <= len(per_step):
             out[f"rollout_rmse_{h}"] = rollout_rmse(per_step, h)
+            out[f"rollout_rmse_{h}_no_change"] = rollout_rmse(unchanged, h)
     out["rollout_ms_per_step"] = rollout_ms_per_step(model, test, int(idx[0]))
     return out, preds, per_step

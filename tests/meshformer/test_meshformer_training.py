@@ -57,6 +57,12 @@ def test_small_transformer_beats_no_change_and_keeps_normalisers_frozen(repo, tm
     final = json.loads((r.dir / "final.json").read_text())
     assert final["one_step_rmse"] < 0.55 * final["one_step_rmse_no_change"], final
     assert np.isfinite(final["rollout_rmse_all"]) and final["rollout_ms_per_step"] > 0
+    # The "no change" rollout baseline, v(t) = v(0), is recorded beside the model's: the RMS over the real
+    # nodes, both components and every step after the first frame of the held-out trajectories.
+    test = r.task.dataset()[1]
+    v, real = test.velocity, test.node_mask[:, None, :, None]
+    unchanged = np.sqrt(((v[:, 1:] - v[:, :1]) ** 2 * real).sum() / (real.sum() * 2 * (test.frames - 1)))
+    np.testing.assert_allclose(final["rollout_rmse_all_no_change"], unchanged, rtol=1e-5)
     assert (r.dir / "rollout.png").exists() and (r.dir / "rollout.npz").exists()
     losses = r.history("loss")[1]
     assert losses[-1] < 0.2 * losses[0]
