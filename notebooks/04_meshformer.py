@@ -312,14 +312,14 @@ print("wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) 
 # The runs above stop after a few hundred steps, where every model drifts away within tens of rollout
 # steps, so they cannot say which network rolls out better. The recorded runs below train each network
 # much longer, on a dataset chosen so that a CPU can afford it (`CONVERGED` below, applied to
-# `experiments/meshformer/<model>.yaml`):
-# coarser meshes (`task.h_min=0.015`, `task.h_max=0.04`: about 700 nodes instead of 1,300, so a step costs
-# about half), 64 training trajectories instead of 16 (our LBM makes one in about 10 s; MeshGraphNets
-# trains on 1,000) and 8 held-out ones, 100 frames each as above. The training noise and the number of
-# steps are in `CONVERGED`. The rollout error is evaluated on the held-out trajectories every 1,000
-# steps (`eval_every`), which gives the learning curves; the reported model is the last one (no
-# selection on the held-out set). Each run is recorded under `results_dir` with its `PROVENANCE.md`
-# (commit and command); `rerun_recorded = True` trains them again.
+# `experiments/meshformer/<model>.yaml`): coarser meshes (`task.h_min=0.015`, `task.h_max=0.04`: about
+# 700 nodes instead of 1,300, so a MeshGraphNet step costs about a third less), 64 training trajectories
+# instead of 16 (our LBM makes one in about 10 s; MeshGraphNets trains on 1,000) and 8 held-out ones,
+# 100 frames each as above. The training noise and the number of steps are in `CONVERGED`. The rollout
+# error is evaluated on the held-out trajectories every 1,000 steps (`eval_every`), which gives the
+# learning curves; the reported model is the last one (no selection on the held-out set). Each run is
+# recorded under `results_dir` with its `PROVENANCE.md` (commit and command); `rerun_recorded = True`
+# trains them again.
 
 # %%
 from pathlib import Path
