@@ -77,17 +77,23 @@ def robustness(
     bits: Sequence[int],
     num_steps: int,
     metric: str = "fd",
+    spread: Mapping[str, Mapping[str, float]] | None = None,
 ):
     """Three panels, one curve per run (label: D): `metric` against alpha, NFE and weight bits, each
-    curve ending at the run's main evaluation (alpha 0, NFE of `num_steps`, 32-bit floats)."""
+    curve ending at the run's main evaluation (alpha 0, NFE of `num_steps`, 32-bit floats). With `spread`
+    (the same keys as `finals`, e.g. the standard deviations over seeds when `finals` holds their means)
+    each point gets an error bar."""
+    nfe = [num_function_evals(n) for n in steps]
+    panels = [  # (x values, metric keys) of each panel
+        ([0.0, *alphas], [metric] + [f"{metric}_alpha{x:g}" for x in alphas]),
+        ([*nfe, num_function_evals(num_steps)], [f"{metric}_nfe{x}" for x in nfe] + [metric]),
+        ([*bits, 32], [f"{metric}_bits{x}" for x in bits] + [metric]),
+    ]
     fig, axes = plot.figure(3, size=3.8)
     for label, f in finals.items():
-        a = [0.0, *alphas]
-        axes[0, 0].plot(a, [f[metric]] + [f[f"{metric}_alpha{x:g}"] for x in alphas], "o-", label=f"D={label}")
-        nfe = [num_function_evals(n) for n in steps]
-        axes[0, 1].plot(nfe + [num_function_evals(num_steps)], [f[f"{metric}_nfe{x}"] for x in nfe] + [f[metric]],
-                        "o-", label=f"D={label}")
-        axes[0, 2].plot([*bits, 32], [f[f"{metric}_bits{x}"] for x in bits] + [f[metric]], "o-", label=f"D={label}")
+        for ax, (x, keys) in zip(axes[0], panels):
+            err = None if spread is None else [spread[label][k] for k in keys]
+            ax.errorbar(x, [f[k] for k in keys], yerr=err, fmt="o-", capsize=2, label=f"D={label}")
     for ax, title, xl in zip(axes[0], ["(a) noise injection", "(b) sampling steps", "(c) weight quantisation"],
                              ["alpha", "NFE", "bits (32 = float)"]):
         ax.set(title=title, xlabel=xl, ylabel=f"{metric.upper()} (lower is better)", yscale="log")
