@@ -74,7 +74,7 @@ from IPython.display import Markdown, display
 from sciml import plot
 from sciml.data.cylinder_flow import cache_directory
 from sciml.meshformer.evaluation import rollout_per_step_mse, rollout_rmse
-from sciml.runner import load_config, run
+from sciml.runner import load_config, recorded_run, run
 
 plot.style()
 LABELS = {
@@ -322,8 +322,6 @@ print("wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) 
 # trains them again.
 
 # %%
-from pathlib import Path
-
 from IPython.display import Image
 
 CONVERGED = ["task.num_train=64", "task.num_test=8", "task.h_min=0.015", "task.h_max=0.04", "task.noise=0.05",
@@ -333,20 +331,17 @@ CONVERGED = ["task.num_train=64", "task.num_test=8", "task.h_min=0.015", "task.h
 recorded = {}  # (model, seed) -> {"final", "dir", "curve": [(step, eval metrics)], "loss": (steps, values)}
 for m in recorded_models:
     for seed in recorded_seeds:
-        name = f"converged_{m}_seed{seed}"
-        if rerun_recorded:
-            src = run(f"experiments/meshformer/{m}.yaml", CONVERGED + [f"train.seed={seed}", f"name={name}"],
-                      runs_dir=runs_dir, progress=False).dir
-        elif (Path(results_dir) / name / "final.json").exists():
-            src = Path(results_dir) / name
-        else:
+        r = recorded_run(f"experiments/meshformer/{m}.yaml", f"converged_{m}_seed{seed}",
+                         CONVERGED + [f"train.seed={seed}"], results_dir=results_dir, rerun=rerun_recorded,
+                         runs_dir=runs_dir)
+        if r is None:
             continue
-        rows = [json.loads(x) for x in (src / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        rows = r.metrics
         recorded[m, seed] = {
-            "final": json.loads((src / "final.json").read_text()),
-            "dir": src,
+            "final": r.final,
+            "dir": r.dir,
             "curve": [(x["step"], x) for x in rows if "eval/rollout_rmse_all" in x],
-            "loss": tuple(np.array([x[k] for x in rows if "loss" in x]) for k in ("step", "loss")),
+            "loss": r.history("loss"),
             "rates": [x["steps_per_s"] for x in rows if "steps_per_s" in x],
         }
 print(f"{len(recorded)} recorded runs:", ", ".join(f"{m}/seed{s}" for m, s in recorded) or "none")

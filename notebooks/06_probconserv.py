@@ -67,7 +67,7 @@ from IPython.display import Markdown, display
 from sciml import plot
 from sciml.data import gpme
 from sciml.probconserv import figures
-from sciml.runner import run
+from sciml.runner import recorded_run, run
 
 plot.style()
 started = time.perf_counter()
@@ -300,28 +300,15 @@ display(Markdown("\n".join(verdict)))
 # its `PROVENANCE.md`: commit and command) and read from there; `rerun_recorded = True` trains them again.
 
 # %%
-from pathlib import Path
-
-recorded_root = Path(results_dir)
 recorded = {}  # (eq, method, seed) -> {"final": ..., "curve": [(step, val/nll)]}
 for eq in recorded_equations:
     for method in ("anp", "softc"):
         for seed in (0, 1):
-            name = f"converged_{eq}_{method}_seed{seed}"
-            if rerun_recorded:
-                r = run(f"experiments/probconserv/converged_{eq}.yaml",
-                        [f"task.method={method}", f"train.seed={seed}", f"name={name}"], runs_dir=runs_dir,
-                        progress=False)
-                src = r.dir
-            elif (recorded_root / name / "final.json").exists():
-                src = recorded_root / name
-            else:
-                continue
-            lines = [json.loads(x) for x in (src / "metrics.jsonl").read_text().splitlines() if x.strip()]
-            recorded[eq, method, seed] = {
-                "final": json.loads((src / "final.json").read_text()),
-                "curve": [(x["step"], x["val/nll"]) for x in lines if "val/nll" in x],
-            }
+            r = recorded_run(f"experiments/probconserv/converged_{eq}.yaml", f"converged_{eq}_{method}_seed{seed}",
+                             [f"task.method={method}", f"train.seed={seed}"], results_dir=results_dir,
+                             rerun=rerun_recorded, runs_dir=runs_dir)
+            if r is not None:
+                recorded[eq, method, seed] = {"final": r.final, "curve": list(zip(*r.history("val/nll")))}
 found = [eq for eq in recorded_equations if any(e == eq for e, _, _ in recorded)]  # equations with recorded runs
 print(f"{len(recorded)} recorded runs:", ", ".join(f"{e}/{m}/seed{s}" for e, m, s in recorded) or "none")
 

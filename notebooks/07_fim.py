@@ -73,7 +73,7 @@ from sciml import plot
 from sciml.data.mjp import DFR_ARCHIVE_FILES, dfr_parameters, dfr_rate_matrix, load_dfr_archive, make_dfr_dataset
 from sciml.fim import infer_rate_matrix, mle_rate_matrix, rate_rmse, relaxation_time, stationary_distribution
 from sciml.fim.evaluation import PAPER_FIM_DFR, PAPER_NEURALMJP_DFR, PAPER_RMSE_VS_PATHS
-from sciml.runner import run
+from sciml.runner import recorded_run, run
 from sciml.timing import median_seconds
 
 plot.style()
@@ -305,12 +305,10 @@ recorded = {}
 root = Path(results_dir)
 for experiment in ROUNDS:
     for seed in (0, 1):
-        name = f"{experiment}_seed{seed}"
-        if rerun_recorded:
-            recorded[name] = run(f"experiments/fim/{experiment}.yaml", [f"name={name}", f"train.seed={seed}"],
-                                 runs_dir=runs_dir, progress=False).final
-        elif (root / name / "final.json").exists():
-            recorded[name] = json.loads((root / name / "final.json").read_text())
+        r = recorded_run(f"experiments/fim/{experiment}.yaml", f"{experiment}_seed{seed}", [f"train.seed={seed}"],
+                         results_dir=results_dir, rerun=rerun_recorded, runs_dir=runs_dir)
+        if r is not None:
+            recorded[r.dir.name] = r.final
 
 
 def round_of(name):
