@@ -1,5 +1,7 @@
 import json
+import re
 
+import numpy as np
 import pytest
 from notebook_util import execute_notebook
 
@@ -22,3 +24,14 @@ def test_pfgmpp_notebook_runs(repo, tmp_path):
     assert "(rule: beats if lower by more than 1 FD, ties within 1 FD)" in text
     assert "Claim 2, noise injection" in text and "Spearman correlation between D and" in text
     assert "1.96" not in text
+    # The recorded converged U-Net runs (results/pfgmpp/converged_unet8_D<D>_seed<seed>) are read, and the FD
+    # line of their verdict is formatted from them, in the order of recorded_Ds.
+    fds = {}
+    for path in sorted((repo / "results/pfgmpp").glob("converged_unet8_D*_seed*/final.json")):
+        D = re.fullmatch(r"converged_unet8_D(\w+)_seed\d+", path.parent.name).group(1)
+        fds.setdefault(D, []).append(json.loads(path.read_text())["fd"])
+    assert set(fds) == {"4", "64", "2048", "inf"}, "recorded converged U-Net runs are missing"
+    spread = lambda v: f"{np.std(v, ddof=1):.2f}" if len(v) > 1 else "one seed"  # noqa: E731
+    expected = ", ".join(f"D = {D}: {np.mean(fds[D]):.2f} ({spread(fds[D])})" for D in ("4", "64", "2048", "inf"))
+    assert "FD at NFE 35, mean (sd) over seeds: " + expected in text
+    assert "Claim 1: the best finite D" in text and "per seed" in text
