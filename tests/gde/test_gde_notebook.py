@@ -24,3 +24,9 @@ def test_gde_notebook_executes(repo, tmp_path):
     assert f"GDE (ResNet) {f['spearman']:.3f}." in text
     assert f"{f['interp_w2_gde']:.3f} vs {f['interp_w2_mixture']:.3f}." in text
     assert "reference notes" not in text
+    # The recorded paper-scale run (results/gde/paper_normal_d5_resnet_seed42) is read, and its verdict on the
+    # W2 target is formatted from it.
+    rec = json.loads((repo / "results/gde/paper_normal_d5_resnet_seed42/final.json").read_text())
+    met = "met" if rec["recon_w2"] <= 0.06 else "not met"
+    assert f"Normal d = 5, GDE (ResNet), seed 42: the target is {met}** (rule: reconstruction W2 at most 0.06" in text
+    assert f"W2 {rec['recon_w2']:.3f} (paper, Table 5: GDE (ResNet) 0.02)" in text
