@@ -7,6 +7,7 @@ figures are in `sciml.pfgmpp.figures` (not imported here, so the package needs n
 
 from sciml.pfgmpp.evaluation import Reference as Reference
 from sciml.pfgmpp.evaluation import digits_reference as digits_reference
+from sciml.pfgmpp.evaluation import resampled_fd_floor as resampled_fd_floor
 from sciml.pfgmpp.evaluation import robustness_sweeps as robustness_sweeps
 from sciml.pfgmpp.evaluation import sample_metrics as sample_metrics
 from sciml.pfgmpp.evaluation import toy_reference as toy_reference

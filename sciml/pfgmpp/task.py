@@ -237,21 +237,29 @@ class PFGMPPTask(Task):
         )
         return np.asarray(x)
 
-    def evaluate(self, model: EDMPrecond, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]:
+    def reference(self) -> evaluation.Reference:
+        """What `evaluate` scores samples against (`evaluation.Reference`): for digits the training set
+        with the FD classifier's features, for images pooled training pixels, for toys the held-out set."""
         train, test, _ = self._data()
         if self.data == "digits":
-            classifier, accuracy = load_classifier(self.digits_source, self.image_size)
-            ref = evaluation.digits_reference(train, classifier, seed=self.eval_seed)
-        elif self.data in IMAGE_DATA:
-            ref = evaluation.image_reference(train, seed=self.eval_seed)
-        else:
-            ref = evaluation.toy_reference(test)
+            classifier, _ = load_classifier(self.digits_source, self.image_size)
+            return evaluation.digits_reference(train, classifier, seed=self.eval_seed)
+        if self.data in IMAGE_DATA:
+            return evaluation.image_reference(train, seed=self.eval_seed)
+        return evaluation.toy_reference(test)
+
+    def evaluate(self, model: EDMPrecond, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]:
+        train, test, _ = self._data()
+        ref = self.reference()
+        if self.data == "digits":
+            _, accuracy = load_classifier(self.digits_source, self.image_size)
         draw = functools.partial(self.sample, model, self.eval_samples, key=key)
         samples = draw()
         out = evaluation.sample_metrics(samples, ref)
         out["nfe"] = float(num_function_evals(self.num_steps))
         if self.data == "digits":
-            out.update(evaluation.digits_floor(ref, test), classifier_acc=accuracy)
+            out.update(evaluation.digits_floor(ref, test, self.eval_samples, seed=self.eval_seed),
+                       classifier_acc=accuracy)
         elif self.data in IMAGE_DATA:
             out.update(evaluation.images_floor(ref, test))
         else:

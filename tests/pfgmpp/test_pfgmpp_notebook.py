@@ -33,5 +33,5 @@ def test_pfgmpp_notebook_runs(repo, tmp_path):
     assert set(fds) == {"4", "64", "2048", "inf"}, "recorded converged U-Net runs are missing"
     spread = lambda v: f"{np.std(v, ddof=1):.2f}" if len(v) > 1 else "one seed"  # noqa: E731
     expected = ", ".join(f"D = {D}: {np.mean(fds[D]):.2f} ({spread(fds[D])})" for D in ("4", "64", "2048", "inf"))
-    assert "FD at NFE 35, mean (sd) over seeds: " + expected in text
-    assert "Claim 1: the best finite D" in text and "per seed" in text
+    assert "FD at NFE 35 on 1000 digits, mean (sd) over seeds: " + expected in text
+    assert "Claim 1 (FD on 1,000 digits): the best finite D" in text and "per seed" in text

@@ -94,6 +94,21 @@ def test_frechet_distance():
     assert math.isinf(frechet_distance(a, np.full((10, 3), np.nan)))
 
 
+def test_fd_floor_resamples_the_training_set_and_falls_with_sample_size():
+    """The floor is the FD of training digits drawn with replacement: above zero even with as many digits
+    as the training set (a prefix or a permutation would score 0), and lower at 5,000 digits than at 100."""
+    from sciml.pfgmpp.evaluation import resampled_fd_floor
+
+    task = PFGMPPTask(data="digits", digits_source="rendered")
+    ref = task.reference()
+    n = len(ref.feats)
+    full = resampled_fd_floor(ref, n, draws=3, seed=0)
+    assert full.shape == (3,) and (full > 0.05).all()
+    small, large = (resampled_fd_floor(ref, m, draws=3, seed=0).mean() for m in (100, 5000))
+    assert large < 0.5 * small
+    np.testing.assert_array_equal(full, resampled_fd_floor(ref, n, draws=3, seed=0))
+
+
 @pytest.mark.slow
 def test_seeded_training_beats_untrained(tmp_path):
     """A short run on the toy lowers the loss and beats the untrained model's MMD and W2."""
