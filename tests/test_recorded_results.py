@@ -9,7 +9,8 @@ from sciml.runner import load_config
 from sciml.runner.config import ConfigError
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-CONFIGS = sorted(RESULTS.rglob("config.yaml"))
+# runs' configs, and those of re-evaluations (`sciml eval` writes eval_config.yaml beside eval.json)
+CONFIGS = sorted([*RESULTS.rglob("config.yaml"), *RESULTS.rglob("eval_config.yaml")])
 
 
 def test_results_are_recorded_with_their_configs():

@@ -144,13 +144,17 @@ def _dispatch(args) -> int:
         print(f"{len(rows)} points: {len(rows) - len(failed)} finished, {len(failed)} failed {failed or ''}")
         return 1 if failed else 0
     if args.command == "eval":
-        from sciml.files import dumps, write_json
+        import yaml
+
+        from sciml.files import dumps, write_atomic, write_json
         from sciml.runner.train import load
 
         r = load(args.run_dir, which="best" if args.best else "latest", step=args.step, overrides=args.overrides)
         out_dir = Path(args.out) if args.out else r.dir / "eval"
         out = r.evaluate(out_dir=out_dir)
         write_json(out_dir / "eval.json", out)
+        # what was evaluated: the run's config with the task overrides (not named config.yaml, which marks a run)
+        write_atomic(out_dir / "eval_config.yaml", yaml.safe_dump(r.config.to_dict(), sort_keys=False))
         print(f"evaluation written to {out_dir}")
         print(dumps(out, indent=2))
         return 0

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import toy_task  # noqa: F401  (registers toy_regression)
+import yaml
 from tensorboardX.proto import event_pb2
 
 from sciml.data.tfrecord import read_tfrecord
@@ -182,6 +183,7 @@ def test_eval_cli_takes_task_overrides_a_step_or_the_best(tmp_path, capsys):
     assert at20 != pytest.approx(r.final["test_mse"], rel=1e-3)
     assert main(["eval", str(r.dir), "task.eval_size=32", "--out", str(out)]) == 0
     assert json.loads((out / "eval.json").read_text())["test_mse"] != pytest.approx(r.final["test_mse"], rel=1e-6)
+    assert yaml.safe_load((out / "eval_config.yaml").read_text())["task"]["eval_size"] == 32  # what was evaluated
     assert main(["eval", str(r.dir), "--best", "--out", str(out)]) == 0
     assert json.loads((out / "eval.json").read_text())["test_mse"] == pytest.approx(r.final["test_mse"], rel=1e-6)
     assert main(["eval", str(r.dir), "optim.lr=1"]) == 2
