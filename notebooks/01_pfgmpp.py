@@ -374,24 +374,24 @@ if recorded:
                    f"sd {floor_1k.std(ddof=1):.2f}).")
     fd5000 = {k: json.loads((r.dir / "eval5000.json").read_text())["fd"] for k, r in recorded.items()
               if (r.dir / "eval5000.json").exists()}  # recorded re-evaluations of the final models
-    fd5000_stats = {}
-    if fd5000:
-        fd5000_stats = {D: (np.mean(v), np.std(v, ddof=1) if len(v) > 1 else math.nan) for D in rec_Ds
-                        if (v := [fd5000[D, s] for s in rec_seeds[D] if (D, s) in fd5000])}
-        verdict.append("- The same final models' FD on 5,000 generated digits (`eval5000.json`), mean (sd) over "
-                       "seeds: " + ", ".join(f"D = {D}: {ms(v)}" for D, v in fd5000_stats.items())
+    # the 5,000-digit FD over the seeds re-evaluated at every D, so that all D are compared on the same seeds
+    seeds_5k = [s for s in recorded_seeds if all((D, s) in fd5000 for D in rec_Ds)]
+    mean_sd = lambda v: (np.mean(v), np.std(v, ddof=1) if len(v) > 1 else math.nan)  # noqa: E731
+    fd5000_stats = {D: mean_sd([fd5000[D, s] for s in seeds_5k]) for D in rec_Ds} if seeds_5k else {}
+    if fd5000_stats:
+        verdict.append(f"- The same final models' FD on 5,000 generated digits (`eval5000.json`), seeds {seeds_5k}, "
+                       "mean (sd): " + ", ".join(f"D = {D}: {ms(v)}" for D, v in fd5000_stats.items())
                        + f" (floor at 5,000 digits: {floor_5k.mean():.2f}, sd {floor_5k.std(ddof=1):.2f}). FD is "
                        "biased upward at small sample sizes, so these are lower and less noisy.")
-    claim1 = [("1,000", fd_stats)]
-    if all(k in fd5000 for k in recorded):
-        claim1.append(("5,000", fd5000_stats))
-    for digits, st in claim1:
+    claim1 = [("1,000", fd_stats, {D: len(rec_seeds[D]) for D in rec_Ds}),
+              ("5,000", fd5000_stats, dict.fromkeys(rec_Ds, len(seeds_5k)))]
+    for digits, st, n_seeds in claim1:
         if "inf" not in st or len(st) < 2:
             continue
         finite = {D: v for D, v in st.items() if D != "inf"}
         best = min(finite, key=lambda D: finite[D][0])
         diff = st["inf"][0] - finite[best][0]
-        se = math.sqrt(finite[best][1] ** 2 / len(rec_seeds[best]) + st["inf"][1] ** 2 / len(rec_seeds["inf"]))
+        se = math.sqrt(finite[best][1] ** 2 / n_seeds[best] + st["inf"][1] ** 2 / n_seeds["inf"])
         word = ("cannot yet be compared with" if not math.isfinite(se) else "beats" if diff > 2 * se
                 else "is worse than" if diff < -2 * se else "ties with")
         verdict.append(

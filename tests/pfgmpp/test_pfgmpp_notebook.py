@@ -35,3 +35,4 @@ def test_pfgmpp_notebook_runs(repo, tmp_path):
     expected = ", ".join(f"D = {D}: {np.mean(fds[D]):.2f} ({spread(fds[D])})" for D in ("4", "64", "2048", "inf"))
     assert "FD at NFE 35 on 1000 digits, mean (sd) over seeds: " + expected in text
     assert "Claim 1 (FD on 1,000 digits): the best finite D" in text and "per seed" in text
+    assert "Claim 1 (FD on 5,000 digits): the best finite D" in text  # seeds re-evaluated at every D
