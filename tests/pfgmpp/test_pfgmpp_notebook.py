@@ -17,7 +17,7 @@ def test_pfgmpp_notebook_runs(repo, tmp_path):
     assert set(summary["fd"]) == {"4", "16", "inf"}
     assert (tmp_path / "runs/pfgmpp/robustness.png").exists()
     final = json.loads((tmp_path / "runs/pfgmpp/digits_D4_60/final.json").read_text())
-    assert {"fd", "w2", "mmd", "fd_alpha0.2", "fd_nfe7", "fd_bits4"} <= set(final)
+    assert {"fd", "fd_floor", "w2", "mmd", "fd_alpha0.2", "fd_nfe7", "fd_bits4"} <= set(final)
     # The verdict is formatted from this run's results, with the rule that decides each word.
     fd = summary["fd"]
     assert f"D = 4: {fd['4']:.1f}, D = 16: {fd['16']:.1f}, D = inf: {fd['inf']:.1f}" in text
