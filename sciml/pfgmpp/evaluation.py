@@ -36,12 +36,14 @@ class Reference:
 
     `flat [n, N]` float64 are the reference points (the first as many as there are samples are used);
     `classifier` and `feats` (its features of the reference set) are given for digits, whose samples
-    are also clipped to [-1, 1] before scoring, as the images are stored (EDM clips before FID).
+    are also clipped to [-1, 1] before scoring, as the images are stored (EDM clips before FID);
+    `classifier_acc` is that classifier's held-out accuracy, reported beside the FD.
     """
 
     flat: np.ndarray
     classifier: DigitsClassifier | None = None
     feats: np.ndarray | None = None
+    classifier_acc: float = float("nan")
     pool: int = 0  # images: `feats` are pixels average-pooled to pool x pool (`pooled_pixels`); 0 = not images
 
 
@@ -65,14 +67,17 @@ def pooled_pixels(images: np.ndarray, size: int = POOL_SIZE, chunk: int = 4096) 
     return np.concatenate(out) if out else np.zeros((0, c * size * size))
 
 
-def digits_reference(train: np.ndarray, classifier: DigitsClassifier, *, seed: int) -> Reference:
+def digits_reference(
+    train: np.ndarray, classifier: DigitsClassifier, *, seed: int, classifier_acc: float = float("nan")
+) -> Reference:
     """The training images in an order drawn from `seed` (pixel metrics use a prefix), with the
-    classifier's features of all of them."""
+    classifier's features of all of them (and its held-out accuracy, when given)."""
     perm = np.random.default_rng(seed).permutation(len(train))
     return Reference(
         flat=train[perm].reshape(len(train), -1).astype(np.float64),
         classifier=classifier,
         feats=classifier_features(classifier, train),
+        classifier_acc=classifier_acc,
     )
 
 

@@ -242,8 +242,8 @@ class PFGMPPTask(Task):
         with the FD classifier's features, for images pooled training pixels, for toys the held-out set."""
         train, test, _ = self._data()
         if self.data == "digits":
-            classifier, _ = load_classifier(self.digits_source, self.image_size)
-            return evaluation.digits_reference(train, classifier, seed=self.eval_seed)
+            classifier, accuracy = load_classifier(self.digits_source, self.image_size)
+            return evaluation.digits_reference(train, classifier, seed=self.eval_seed, classifier_acc=accuracy)
         if self.data in IMAGE_DATA:
             return evaluation.image_reference(train, seed=self.eval_seed)
         return evaluation.toy_reference(test)
@@ -251,15 +251,13 @@ class PFGMPPTask(Task):
     def evaluate(self, model: EDMPrecond, *, key: PRNGKeyArray, run_dir: Path) -> dict[str, float]:
         train, test, _ = self._data()
         ref = self.reference()
-        if self.data == "digits":
-            _, accuracy = load_classifier(self.digits_source, self.image_size)
         draw = functools.partial(self.sample, model, self.eval_samples, key=key)
         samples = draw()
         out = evaluation.sample_metrics(samples, ref)
         out["nfe"] = float(num_function_evals(self.num_steps))
         if self.data == "digits":
             out.update(evaluation.digits_floor(ref, test, self.eval_samples, seed=self.eval_seed),
-                       classifier_acc=accuracy)
+                       classifier_acc=ref.classifier_acc)
         elif self.data in IMAGE_DATA:
             out.update(evaluation.images_floor(ref, test))
         else:

@@ -109,6 +109,16 @@ def test_fd_floor_resamples_the_training_set_and_falls_with_sample_size():
     np.testing.assert_array_equal(full, resampled_fd_floor(ref, n, draws=3, seed=0))
 
 
+def test_digits_reference_carries_the_classifiers_held_out_accuracy():
+    """The digits reference carries the FD classifier's held-out accuracy, which `evaluate` reports as
+    `classifier_acc` (the classifier is loaded once); a reference built without it would carry NaN."""
+    from sciml.pfgmpp.frechet import load_classifier
+
+    task = PFGMPPTask(data="digits", digits_source="rendered")
+    _, accuracy = load_classifier("rendered", task.image_size)
+    assert task.reference().classifier_acc == accuracy > 0.5
+
+
 @pytest.mark.slow
 def test_seeded_training_beats_untrained(tmp_path):
     """A short run on the toy lowers the loss and beats the untrained model's MMD and W2."""
