@@ -37,3 +37,12 @@ def test_pfgmpp_notebook_runs(repo, tmp_path):
     assert "FD at NFE 35 on 1000 digits, mean (sd) over seeds: " + expected in text
     assert "Claim 1 (FD on 1,000 digits): the best finite D" in text and "per seed" in text
     assert "Claim 1 (FD on 5,000 digits): the best finite D" in text  # seeds re-evaluated at every D
+    # The loss-based plateau line: third- and last-quarter means of the logged training loss of each run.
+    drops = []
+    for path in (repo / "results/pfgmpp").glob("converged_unet8_D*_seed*/metrics.jsonl"):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        steps, loss = (np.array(v) for v in zip(*[(r["step"], r["loss"]) for r in rows if "loss" in r]))
+        q3, q4 = loss[(steps > 0.5 * steps.max()) & (steps <= 0.75 * steps.max())], loss[steps > 0.75 * steps.max()]
+        drops.append(1 - q4.mean() / q3.mean())
+    assert (f"by the training loss, {sum(d < 0.05 for d in drops)} of {len(drops)} lowered their mean loss by under "
+            f"5% from the third quarter to the last (drops {min(drops):.1%} to {max(drops):.1%})") in text
