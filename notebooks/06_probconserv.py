@@ -332,6 +332,14 @@ def seed_stats(eq, label, m, metric):
     return (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else None
 
 
+def seed_orders(eq, label, methods):
+    """{seed: methods sorted by that seed's MSE}, over the seeds recorded for every method."""
+    value = lambda m, s: recorded[eq, "softc" if m == "softc" else "anp", s]["final"][f"{label}/{m}/mse"]  # noqa: E731
+    seeds = sorted({s for e, _, s in recorded if e == eq})
+    seeds = [s for s in seeds if all((eq, "softc" if m == "softc" else "anp", s) in recorded for m in methods)]
+    return {s: sorted(methods, key=lambda m: value(m, s)) for s in seeds}
+
+
 if recorded:
     fig, axes = plot.figure(ncols=len(found), size=3.4)
     for ax, eq in zip(axes[0], found):
@@ -397,6 +405,13 @@ if recorded:
             order = sorted(mses, key=mses.get)
             text = f"- {eq} {label}: MSE order " + " < ".join(
                 f"{figures.LABELS[m]} {mses[m]:.3e} (sd {stats[m][1]:.1e}, {stats[m][2]} seeds)" for m in order)
+            # The methods share their test functions (and all but SoftC their trained ANP), so each seed's own
+            # order is the paired comparison; seeds that disagree mean the order of the means is not settled.
+            orders = seed_orders(eq, label, list(mses))
+            text += (f" (the same order on each of the {len(orders)} seeds with every method)" if
+                     len(orders) > 1 and all(o == order for o in orders.values()) else
+                     "; per seed: " + "; ".join(f"seed {s}: " + " < ".join(figures.LABELS[m] for m in o)
+                                               for s, o in orders.items()))
             if eq == "heat":  # the paper's order, restricted to the methods recorded here
                 paper_order = [m for m in ("hardc", "probconserv", "anp", "softc") if m in mses]
                 text += (f"; the paper's order ({' < '.join(figures.LABELS[m] for m in paper_order)}) "
