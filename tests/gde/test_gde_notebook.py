@@ -22,13 +22,13 @@ def test_gde_notebook_executes(repo, tmp_path):
     config["task"].update(eval_set_size=10000, eval_samples=10000)
     (recorded / "eval_orig_size/eval_config.yaml").write_text(yaml.safe_dump(config))
     params = dict(steps=10, sets_per_batch=4, set_size=16, eval_sets=4, eval_samples=40, spearman_sets=8,
-                  runs_dir=str(runs_dir), datasets=["normal_d2", "shared_mean_d2"], encoders=["resnet", "mean"],
-                  results_dir=str(tmp_path / "results/gde"))
+                  runs_dir=str(runs_dir), datasets=["normal_d2", "shared_mean_d2", "gmm_d5"],
+                  encoders=["resnet", "mean"], results_dir=str(tmp_path / "results/gde"))
     out = execute_notebook(repo / "notebooks/03_gde.py", params, tmp_path)
     finals = sorted(runs_dir.glob("gde/*/final.json"))
-    assert len(finals) == 4
+    assert len(finals) == 6
     for f in finals:
-        assert "recon_w2" in json.loads(f.read_text())
+        assert ("recon_gmm_ot_loss" if f.parent.name.startswith("gmm") else "recon_w2") in json.loads(f.read_text())
     text = out.read_text()
     assert "| normal_d2 | GDE (ResNet) |" in text and "notebook wall time" in text
     # The verdict is formatted from this run's results, with the rule that decides each word.
@@ -37,6 +37,11 @@ def test_gde_notebook_executes(repo, tmp_path):
     assert f"GDE (ResNet) {f['spearman']:.3f}." in text
     assert f"{f['interp_w2_gde']:.3f} vs {f['interp_w2_mixture']:.3f}." in text
     assert "reference notes" not in text
+    # Mixtures are scored as the original's gmm_benchmark notebook (squared MW2 of an EM fit), with its floor.
+    g = next(json.loads(p.read_text()) for p in finals if p.parent.name.startswith("gmm_d5_resnet"))
+    assert (f"Reconstruction (GMM OT², the squared MW2 of an EM fit as the original's benchmark notebook), gmm_d5: "
+            f"GDE (ResNet) {g['recon_gmm_ot_loss']:.3f}") in text
+    assert f"; exact samples {g['recon_gmm_ot_loss_floor']:.3f}" in text
     # The recorded paper-scale run (results/gde/paper_normal_d5_resnet_seed42) is read, and its verdict on the
     # W2 target is formatted from it.
     rec = json.loads((repo / "results/gde/paper_normal_d5_resnet_seed42/final.json").read_text())

@@ -78,6 +78,7 @@ def test_evaluate_reports_paper_metrics_and_figures(key, tmp_path):
                   eval_sets=2, eval_samples=20, eval_sample_w2_points=20, spearman_sets=4, figures=False)
     out = gmm.evaluate(gmm.init(key=key), key=key, run_dir=tmp_path)
     assert np.isfinite(out["recon_w2_sample"]) and "interp_w2_gde" not in out
+    assert np.isfinite(out["recon_gmm_ot_loss"]) and np.isfinite(out["recon_gmm_ot_loss_floor"])
 
 
 def test_a_variant_task_brings_its_own_generator_through_the_hooks(key):
@@ -127,3 +128,26 @@ def test_mean_plus_bures2_is_the_original_notebooks_formula_not_w2():
         expected.append(np.linalg.norm(mu_g - mu) + bures2)
     np.testing.assert_allclose(out["recon_mean_plus_bures2"], np.mean(expected), rtol=1e-6)
     assert abs(out["recon_mean_plus_bures2"] - out["recon_w2"]) > 1e-3
+
+
+def test_mixture_score_is_squared_mw2_of_an_em_fit_and_small_for_true_samples():
+    """`em_mixture_ot_loss` (the original's `gmm_benchmark.ipynb` score): exact samples of well-separated
+    mixtures score near 0, and the same samples shifted by a vector of length 2 score near 4 (every fitted
+    component moves by it: a squared distance, not MW2 itself, which would be 2)."""
+    from sciml.gde.evaluation import em_mixture_ot_loss
+
+    rng = np.random.default_rng(0)
+    means = np.array([[[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]], [[1.0, 1.0], [-5.0, 1.0], [1.0, 8.0]]])
+    covs = np.broadcast_to(np.array([[1.0, 0.3], [0.3, 0.5]]), (2, 3, 2, 2))
+    weights = np.array([[0.3, 0.3, 0.4], [0.5, 0.2, 0.3]])
+    params = {"weights": weights, "means": means, "covs": covs}
+    # exactly w_k N points per component: a sampled count would move mass between components 6 apart,
+    # which MW2^2 charges 36 per unit of weight
+    x = np.stack([np.concatenate([rng.multivariate_normal(m, c, int(w * 20000)) for w, m, c in zip(*mix)])
+                  for mix in zip(weights, means, covs, strict=True)])
+    exact = em_mixture_ot_loss(x, params)
+    shifted = em_mixture_ot_loss(x + np.array([1.2, 1.6]), params)
+    assert exact.shape == (2,) and (exact < 0.01).all(), exact
+    np.testing.assert_allclose(shifted, 4.0, atol=0.1)
+    with pytest.raises(ValueError, match="points"):
+        em_mixture_ot_loss(x[:1], params)
