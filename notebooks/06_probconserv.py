@@ -422,6 +422,38 @@ if recorded:
             verdict.append(text + ".")
     display(Markdown("\n".join(verdict)))
 
+# %% [markdown]
+# ### Twice as long: is 6,000 steps the plateau?
+# The same heat ANP trained for 12,000 steps (the cosine schedule stretched over them; everything else as
+# `converged_heat.yaml`), two seeds, recorded as `longer_heat_anp_seed<seed>` and read when present. Rule:
+# 6,000 steps is taken as the plateau when the longer run's best validation NLL is lower by under 2% of the
+# 6,000-step run's own gain (first validation to best), on every seed.
+
+# %%
+longer = {}
+for seed in (0, 1):
+    r = recorded_run("experiments/probconserv/converged_heat.yaml", f"longer_heat_anp_seed{seed}",
+                     ["task.method=anp", f"train.seed={seed}", "train.steps=12000"], results_dir=results_dir,
+                     rerun=rerun_recorded, runs_dir=runs_dir)
+    if r is not None and ("heat", "anp", seed) in recorded:
+        longer[seed] = r
+if longer:
+    lines = ["| seed | steps | best val NLL | ANP MSE k=1 x1e-4 | ProbConserv MSE k=1 x1e-4 |", "|---" * 5 + "|"]
+    fracs = {}
+    for seed, r in longer.items():
+        short = recorded["heat", "anp", seed]
+        nll6 = np.array([v for _, v in short["curve"]])
+        nll12 = r.history("val/nll")[1]
+        fracs[seed] = (nll6.min() - nll12.min()) / (nll6[0] - nll6.min())
+        for n, f, best in ((6000, short["final"], nll6.min()), (12000, r.final, nll12.min())):
+            lines.append(f"| {seed} | {n:,} | {best:.1f} | {f['k=1/anp/mse'] / 1e-4:.3g} | "
+                         f"{f['k=1/probconserv/mse'] / 1e-4:.3g} |")
+    display(Markdown("\n".join(lines)))
+    word = "is" if all(v < 0.02 for v in fracs.values()) else "is not"
+    display(Markdown(f"- **6,000 steps {word} the plateau of the heat ANP** (rule above): twice the training lowers "
+                     f"the best validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in fracs.items())
+                     + " of the 6,000-step run's gain."))
+
 # %%
 total = (time.perf_counter() - started) / 60
 print(f"trainings + evaluations took {elapsed / 60:.1f} min; whole notebook {total:.1f} min")
