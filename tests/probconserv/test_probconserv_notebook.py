@@ -50,5 +50,19 @@ def test_probconserv_notebook_runs(repo, tmp_path):
         assert "(the same order on each of the 2 seeds with every method)" in text
     else:
         assert "; per seed: seed 0: " + " < ".join(labels[m] for m in orders[0]) in text
+    # The 12,000-step heat ANP runs (longer_heat_anp_seed<seed>), when recorded: the extra gain in best validation
+    # NLL as a fraction of the 6,000-step run's own gain, per seed.
+    fracs = {}
+    for seed in (0, 1):
+        longer = repo / "results/probconserv" / f"longer_heat_anp_seed{seed}/metrics.jsonl"
+        if longer.exists():
+            short = repo / "results/probconserv" / f"converged_heat_anp_seed{seed}/metrics.jsonl"
+            curves = [[json.loads(line)["val/nll"] for line in path.read_text().splitlines() if '"val/nll"' in line]
+                      for path in (short, longer)]
+            fracs[seed] = (min(curves[0]) - min(curves[1])) / (curves[0][0] - min(curves[0]))
+    if fracs:
+        word = "is" if all(v < 0.02 for v in fracs.values()) else "is not"
+        assert (f"6,000 steps {word} the plateau of the heat ANP** (rule above): twice the training lowers the best "
+                "validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in fracs.items())) in text
     figs = runs_dir / "probconserv" / "figures"
     assert all((figs / f"stefan_{n}.png").exists() for n in ("profile", "fronts", "ce_vs_t"))
