@@ -53,6 +53,8 @@ ORIGINAL_PARAMETERS = {
     ("mfm", "fm_letters_original_shapes"): (724_482, 2 * 128),
     ("meshformer", "meshformer_mgn_gp_1900"): (2_873_730, 2 * (11 + 2 + 3)),
     ("meshformer", "meshformer_transformer_gp_1900"): (567_362, 2 * (11 + 2)),
+    ("fim", "fim_mjp_original_shape"): (3_467_830, 0),
+    ("probconserv", "probconserv_anp_original_shape"): (989_826, 0),
 }
 
 
