@@ -64,5 +64,18 @@ def test_probconserv_notebook_runs(repo, tmp_path):
         word = "is" if all(v < 0.02 for v in fracs.values()) else "is not"
         assert (f"6,000 steps {word} the plateau of the heat ANP** (rule above): twice the training lowers the best "
                 "validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in fracs.items())) in text
+    # On PME and Stefan the verdict is whether ProbConserv beats the methods that do not conserve, by the mean
+    # MSE over the recorded seeds; SoftC's mean comes from its own runs and joins when recorded.
+    for eq in ("pme", "stefan"):
+        runs = {run: [json.loads(f.read_text()) for f in sorted(
+            (repo / "results/probconserv").glob(f"converged_{eq}_{run}_seed*/final.json"))] for run in ("anp", "softc")}
+        for label in sorted({k.split("/")[0] for f in runs["anp"] for k in f if k.endswith("/anp/mse")}):
+            mean = {m: sum(f[f"{label}/{m}/mse"] for f in runs[r]) / len(runs[r])
+                    for m, r in (("anp", "anp"), ("probconserv", "anp"), ("softc", "softc")) if runs[r]}
+            start = text.index(f"- {eq} {label}: MSE order ")
+            line = text[start:text.index("\\n", start)]  # the verdict's line (the notebook file is JSON)
+            assert ("SoftC-ANP" in line) == bool(runs["softc"])
+            beats = all(mean["probconserv"] < mean[m] for m in ("anp", "softc") if m in mean)
+            assert f"; ProbConserv {'beats' if beats else 'does not beat'} the non-conserving methods" in line
     figs = runs_dir / "probconserv" / "figures"
     assert all((figs / f"stefan_{n}.png").exists() for n in ("profile", "fronts", "ce_vs_t"))
