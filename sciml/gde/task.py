@@ -202,7 +202,7 @@ class GDETaskBase(Task):
         kgen, kref, kint = jax.random.split(key, 3)
         gen = evaluation.decode(model, z[:ne], self.eval_samples, key=kgen)
         half = max(ne // 2, 1)
-        if ne > half:  # the second half of `decode`, already compiled
+        if ne > half:  # the second half of `decode` (compiled already unless its size is capped for timing)
             out["decode_points_per_s"] = evaluation.decode_points_per_s(
                 model, z[half:ne], self.eval_samples, key=jax.random.fold_in(kgen, 1))
         rng = np.random.default_rng(np.asarray(jax.random.randint(kref, (4,), 0, 2**31 - 1)).tolist())

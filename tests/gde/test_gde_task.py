@@ -151,3 +151,18 @@ def test_mixture_score_is_squared_mw2_of_an_em_fit_and_small_for_true_samples():
     np.testing.assert_allclose(shifted, 4.0, atol=0.1)
     with pytest.raises(ValueError, match="points"):
         em_mixture_ot_loss(x[:1], params)
+
+
+def test_decode_timing_is_capped_at_large_evaluation_sizes(key, monkeypatch):
+    """The decode throughput times at most TIMING_MAX_POINTS points per latent: at the original benchmark's
+    10,000 points per set, timing the full size cost twice the evaluation's own decode."""
+    from sciml.gde import evaluation
+
+    task = GDETask(set_size=16, width=16, latent=4, gen_width=16, gen_depth=2, ddpm_steps=3)
+    model = task.init(key=key)
+    sizes = []
+    real = evaluation.sample_sets
+    monkeypatch.setattr(evaluation, "sample_sets", lambda m, z, num, *, key: sizes.append(num) or real(m, z, num, key=key))
+    monkeypatch.setattr(evaluation, "TIMING_MAX_POINTS", 30)
+    rate = evaluation.decode_points_per_s(model, np.zeros((2, 4), np.float32), 100, key=key)
+    assert sizes == [30] * (1 + evaluation.TIMING_REPEATS) and rate > 0
