@@ -162,7 +162,12 @@ def test_decode_timing_is_capped_at_large_evaluation_sizes(key, monkeypatch):
     model = task.init(key=key)
     sizes = []
     real = evaluation.sample_sets
-    monkeypatch.setattr(evaluation, "sample_sets", lambda m, z, num, *, key: sizes.append(num) or real(m, z, num, key=key))
+
+    def recording(m, z, num, *, key):
+        sizes.append(num)
+        return real(m, z, num, key=key)
+
+    monkeypatch.setattr(evaluation, "sample_sets", recording)
     monkeypatch.setattr(evaluation, "TIMING_MAX_POINTS", 30)
     rate = evaluation.decode_points_per_s(model, np.zeros((2, 4), np.float32), 100, key=key)
     assert sizes == [30] * (1 + evaluation.TIMING_REPEATS) and rate > 0
