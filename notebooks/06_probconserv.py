@@ -435,18 +435,17 @@ if recorded:
 # validation to best), on every seed.
 
 # %%
-ladder = {6000: None, 12000: "longer_heat_anp_seed{seed}", 24000: "longer4x_heat_anp_seed{seed}"}
-curves = {}  # (steps, seed) -> (validation NLL curve, final)
+longer_names = {12000: "longer_heat_anp_seed{seed}", 24000: "longer4x_heat_anp_seed{seed}"}
+curves = {}  # (steps, seed) -> (validation NLL curve, final); 6,000 steps are the converged_heat runs above
 for seed in (0, 1):
     if ("heat", "anp", seed) not in recorded:
         continue
     short = recorded["heat", "anp", seed]
     curves[6000, seed] = (np.array([v for _, v in short["curve"]]), short["final"])
-    for n, name in ladder.items():
-        r = None if name is None else recorded_run(
-            "experiments/probconserv/converged_heat.yaml", name.format(seed=seed),
-            ["task.method=anp", f"train.seed={seed}", f"train.steps={n}"], results_dir=results_dir,
-            rerun=rerun_recorded, runs_dir=runs_dir)
+    for n, name in longer_names.items():
+        r = recorded_run("experiments/probconserv/converged_heat.yaml", name.format(seed=seed),
+                         ["task.method=anp", f"train.seed={seed}", f"train.steps={n}"], results_dir=results_dir,
+                         rerun=rerun_recorded, runs_dir=runs_dir)
         if r is not None:
             curves[n, seed] = (r.history("val/nll")[1], r.final)
 if len({n for n, _ in curves}) > 1:
@@ -456,7 +455,7 @@ if len({n for n, _ in curves}) > 1:
                      f"{f['k=1/probconserv/mse'] / 1e-4:.3g} |")
     display(Markdown("\n".join(lines)))
     verdict = []
-    for n in ladder:
+    for n in (6000, *longer_names):
         fracs = {seed: (nll.min() - curves[2 * n, seed][0].min()) / (nll[0] - nll.min())
                  for (m, seed), (nll, _) in curves.items() if m == n and (2 * n, seed) in curves}
         if fracs:
