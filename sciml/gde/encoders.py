@@ -50,8 +50,13 @@ class MeanPooledBlock(eqx.Module):
         self.mlp = MLP(2 * width, width, width, depth, act="selu", key=key)
 
     def __call__(self, h: Float[Array, "n w"]) -> Float[Array, "n w"]:
-        pooled = jnp.broadcast_to(mean_pool(h), h.shape)
-        return jax.vmap(self.mlp)(jnp.concatenate([h, pooled], axis=-1))
+        # The first layer split by input block, W [h_i; m] = W_h h_i + W_m m: the pooled block is the
+        # same for every point, so it is multiplied once per set, not once per point (same parameters
+        # and, up to float rounding, the same result as the concatenated form).
+        first = self.mlp.layers[0]
+        w = h.shape[-1]
+        pre = h @ first.weight[:, :w].T + (mean_pool(h) @ first.weight[:, w:].T + first.bias)
+        return jax.vmap(self.mlp.after_first_layer)(pre)
 
 
 class DeepSetsEncoder(eqx.Module):

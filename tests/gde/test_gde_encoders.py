@@ -1,12 +1,13 @@
 """Distributional invariance of the GDE encoders, sensitivity to a real change, chunking, bad input."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from sciml.data.gaussian_sets import sample_gaussians
-from sciml.gde import DDPM, ENCODERS, GDE, encode_sets, make_encoder, validate_sets
+from sciml.gde import DDPM, ENCODERS, GDE, MeanPooledBlock, encode_sets, make_encoder, validate_sets
 
 
 def _set(seed=0, n=64, d=3):
@@ -84,3 +85,20 @@ def test_bad_sets_raise_clear_errors(key):
         make_encoder("gnn", 2, 8, key=key)
     with pytest.raises(ValueError, match="even"):
         make_encoder("kme", 2, 7, key=key)
+
+
+def test_mean_pooled_block_split_first_layer_equals_the_concatenated_form(key):
+    # The block multiplies the pooled half of its first layer once per set; a slip in the weight split
+    # (swapped or misaligned halves) would still train, just as a different network.
+    block = MeanPooledBlock(8, 2, key=key)
+    h = jax.random.normal(jax.random.fold_in(key, 1), (13, 8))
+
+    def concatenated(b, h):
+        pooled = jnp.broadcast_to(h.mean(0), h.shape)
+        return jax.vmap(b.mlp)(jnp.concatenate([h, pooled], -1))
+
+    np.testing.assert_allclose(block(h), concatenated(block, h), rtol=1e-5, atol=1e-6)
+    g_split = jax.grad(lambda b: jnp.sum(b(h) ** 2))(block)
+    g_concat = jax.grad(lambda b: jnp.sum(concatenated(b, h) ** 2))(block)
+    for a, b in zip(jax.tree.leaves(g_split), jax.tree.leaves(g_concat), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
