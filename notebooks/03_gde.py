@@ -59,8 +59,8 @@ datasets = ["normal_d2", "normal_d5", "gmm_d5", "shared_mean_d2"]
 encoders = ["resnet", "kme", "mean"]
 results_dir = "results/gde"  # recorded paper-scale runs (<config>_<encoder>_seed<seed>); read when present
 rerun_recorded = False       # train them again instead (about 1.5-2 h each on one CPU core)
-recorded_runs = [("paper_normal_d5", "resnet", 42), ("paper_gmm_d5", "resnet", 42)]  # (experiments/gde/<config>.yaml,
-# encoder, seed)
+# (experiments/gde/<config>.yaml, encoder, seed)
+recorded_runs = [("paper_normal_d5", "resnet", 42), ("paper_gmm_d5", "resnet", 42)]
 
 # %%
 import hashlib
