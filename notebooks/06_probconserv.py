@@ -464,6 +464,12 @@ if len({n for n, _ in curves}) > 1:
                            "lowers the best validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in
                                                                              fracs.items())
                            + f" of the {n:,}-step run's gain.")
+    for n in sorted({n for n, _ in curves}):  # does the update still help as the ANP improves?
+        fs = [f for (m, _), (_, f) in curves.items() if m == n]
+        anp, pc = (np.mean([f[f"k=1/{k}/mse"] for f in fs]) for k in ("anp", "probconserv"))
+        verdict.append(f"- {n:,} steps ({len(fs)} seed{'s' if len(fs) > 1 else ''}): ProbConserv's heat MSE (k = 1, "
+                       f"mean over seeds) is {pc / 1e-4:.3g}e-4 against the ANP's {anp / 1e-4:.3g}e-4: "
+                       f"{'lower' if pc < anp else 'not lower'} ({pc / anp - 1:+.1%}).")
     display(Markdown("\n".join(verdict)))
 
 # %%
