@@ -1,4 +1,4 @@
-"""The `sciml` command: run, sweep, eval, list."""
+"""The `sciml` command: run, sweep, eval, record, list."""
 
 import argparse
 import importlib
@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     which = e.add_mutually_exclusive_group()
     which.add_argument("--step", type=int, help="evaluate the kept checkpoint of this step")
     which.add_argument("--best", action="store_true", help="evaluate the best checkpoint (train.select)")
+
+    rec = sub.add_parser("record", help="copy a finished run's small files (no checkpoints) to results/ with "
+                         "PROVENANCE.md (commit, command, starts)")
+    rec.add_argument("run_dir")
+    rec.add_argument("--to", help="destination folder (default: results/<experiment>/<run name>)")
+    rec.add_argument("--note", default="", help="a paragraph added to PROVENANCE.md (why the run was made, caveats)")
+    rec.add_argument("--force", action="store_true", help="replace an existing record at the destination")
 
     sub.add_parser("list", help="list registered tasks and experiment configs")
     return p
@@ -157,6 +164,20 @@ def _dispatch(args) -> int:
         write_atomic(out_dir / "eval_config.yaml", yaml.safe_dump(r.config.to_dict(), sort_keys=False))
         print(f"evaluation written to {out_dir}")
         print(dumps(out, indent=2))
+        return 0
+    if args.command == "record":
+        from sciml.runner.config import load_yaml
+        from sciml.runner.provenance import record
+
+        run_dir = Path(args.run_dir)
+        if args.to is None and not (run_dir / "config.yaml").exists():
+            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+        if args.to:
+            dest = Path(args.to)
+        else:
+            cfg = load_yaml(run_dir / "config.yaml")
+            dest = Path("results") / str(cfg["experiment"]) / str(cfg["name"])
+        print(f"recorded in {record(run_dir, dest, note=args.note, force=args.force)}")
         return 0
     if args.command == "list":
         from sciml.runner.task import registered_tasks

@@ -8,6 +8,7 @@ CSV is written at the end, also when Ctrl-C stops the sweep.
 import csv
 import io
 import itertools
+import json
 import traceback
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import yaml
 
 from sciml.files import write_atomic
+from sciml.runner import provenance
 from sciml.runner.config import ConfigError, apply_overrides, load_yaml, set_key
 from sciml.runner.train import run
 
@@ -30,6 +32,17 @@ def sweep_points(spec) -> list[dict]:
     if isinstance(spec, list) and all(isinstance(p, dict) for p in spec) and spec:
         return [dict(p) for p in spec]
     raise ConfigError(f"sweep must be a mapping key -> [values] or a list of mappings, got {spec!r}")
+
+
+def _yaml_text(value) -> str:
+    """A value as override text that parses back to it (JSON is YAML's flow style)."""
+    if isinstance(value, str):
+        try:
+            if yaml.safe_load(value) == value:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value)
 
 
 def point_name(point: dict) -> str:
@@ -78,7 +91,8 @@ def sweep(
             row = {"point": point_name(point), **point}
             rows.append(row)
             try:
-                r = run(point_raw, runs_dir=runs_dir, progress=progress)
+                r = run(point_raw, runs_dir=runs_dir, progress=progress, command=provenance.run_command(
+                    config, [*overrides, *(f"{k}={_yaml_text(v)}" for k, v in point.items()), f"name={name}"]))
                 row["status"] = "skipped" if r.reopened else "done"
                 row.update(r.final)
             except KeyboardInterrupt as e:  # Ctrl-C: recorded; the summary is written on the way out

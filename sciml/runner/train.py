@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from sciml.files import dumps, read_jsonl, write_atomic, write_json
 from sciml.params import count_params
+from sciml.runner import provenance
 from sciml.runner.checkpoint import Checkpoints
 from sciml.runner.compile_cache import enable_compile_cache
 from sciml.runner.compiled_step import CompiledStep
@@ -353,6 +354,7 @@ def run(
     *,
     runs_dir: str | Path = "runs",
     progress: bool = True,
+    command: str | None = None,
 ) -> Run:
     """Train (or resume, or reopen if finished) the configured experiment; returns the `Run`.
 
@@ -360,8 +362,10 @@ def run(
     latest intact checkpoint; a finished run is returned as it is. A run directory holding a different
     config is an error (choose another `name`) unless it has neither a checkpoint nor a final result.
     A second process on the same run directory stops with "run already in progress (pid N)". Ctrl-C
-    saves a checkpoint of the interrupted step and raises `Interrupted`.
+    saves a checkpoint of the interrupted step and raises `Interrupted`. Each start is logged to
+    `provenance.jsonl` with `command` (by default the `sciml run` line equivalent to this call).
     """
+    command = command or provenance.run_command(config, overrides)
     config = load_config(config, overrides)
     run_dir = run_dir_of(config, runs_dir)
     primary = jax.process_index() == 0
@@ -373,7 +377,7 @@ def run(
         reopened = _prepare_dir(config, run_dir, primary)
         if reopened is not None:
             return reopened
-        _train(config, run_dir, primary, progress)
+        _train(config, run_dir, primary, progress, command)
     finally:
         lock.release()
     return Run(run_dir, config)
@@ -458,7 +462,7 @@ class _InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _train(config: RunConfig, run_dir: Path, primary: bool, progress: bool) -> None:
+def _train(config: RunConfig, run_dir: Path, primary: bool, progress: bool, command: str | None) -> None:
     trainer = Trainer(config)
     train = config.train
     ckpt = Checkpoints(run_dir / "checkpoints", keep=train.keep, tidy=primary)
@@ -484,6 +488,8 @@ def _train(config: RunConfig, run_dir: Path, primary: bool, progress: bool) -> N
     log = _Log(run_dir, config, primary, start)
     ran = {"resumed_from": start, "device_count": trainer.mesh.size, "process_count": jax.process_count()}
     log.write({"step": start, **ran})
+    if primary:
+        provenance.log_start(run_dir, start, command, trainer.mesh.size, jax.process_count())
 
     bar = tqdm(
         total=train.steps, initial=start, disable=not (progress and primary), desc=config.name,
@@ -559,6 +565,7 @@ def _train(config: RunConfig, run_dir: Path, primary: bool, progress: bool) -> N
         log.finish(final, run_dir)
         log.close()
         write_json(run_dir / "final.json", final)
+        provenance.log_end(run_dir, done)
 
 
 class _Selector:
