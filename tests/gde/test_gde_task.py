@@ -108,7 +108,7 @@ def test_a_variant_task_brings_its_own_generator_through_the_hooks(key):
     assert GDETask(generator="flow", flow_steps=5, latent=4).init(key=key).generator.num_steps == 5
 
 
-def test_mean_plus_bures2_is_the_original_notebooks_formula_not_w2():
+def test_mean_plus_bures2_is_the_original_notebooks_formula_not_w2_and_w2_splits_into_mean_and_bures():
     """`recon_mean_plus_bures2` must be ||dmu|| + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2), computed here
     with SciPy as the original's notebook does, and must differ from W2 (a distance plus a squared one)."""
     import scipy.linalg
@@ -128,6 +128,11 @@ def test_mean_plus_bures2_is_the_original_notebooks_formula_not_w2():
         expected.append(np.linalg.norm(mu_g - mu) + bures2)
     np.testing.assert_allclose(out["recon_mean_plus_bures2"], np.mean(expected), rtol=1e-6)
     assert abs(out["recon_mean_plus_bures2"] - out["recon_w2"]) > 1e-3
+    # W2's parts, ||dmu|| and the Bures distance of the covariances, from the same SciPy formulas.
+    dmu = [np.linalg.norm(g.mean(0) - mu) for g, mu in zip(gen, params["means"], strict=True)]
+    np.testing.assert_allclose(out["recon_mean_error"], np.mean(dmu), rtol=1e-6)
+    bures = [np.sqrt(e - d) for e, d in zip(expected, dmu, strict=True)]
+    np.testing.assert_allclose(out["recon_cov_bures"], np.mean(bures), rtol=1e-5)
 
 
 def test_mixture_score_is_squared_mw2_of_an_em_fit_and_small_for_true_samples():
