@@ -142,8 +142,9 @@ def _provenance_text(run_dir: Path, name: str, copied: list[str], left_out: list
         lines.append(f"- Code: {_code_changes([s.get('commit') for s in starts])}")
     else:
         resumes = [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "resumed_from" in r]
+        at = f"a start at step {resumes[0]}" if len(resumes) == 1 else f"starts at steps {', '.join(map(str, resumes))}"
         lines.append(f"- Starts: not recorded (the run started before the runner kept `{FILE}`); `metrics.jsonl` "
-                     f"shows starts at steps {', '.join(map(str, resumes)) or 'unknown'}.")
+                     f"shows {at if resumes else 'no start'}.")
     if ends:
         lines.append(f"- Finished: {ends[-1]['time']} at step {ends[-1]['step']}.")
     lines.append(f"- `final.json`: the run's final evaluation (step {final.get('step')}).")
