@@ -166,18 +166,9 @@ def _dispatch(args) -> int:
         print(dumps(out, indent=2))
         return 0
     if args.command == "record":
-        from sciml.runner.config import load_yaml
         from sciml.runner.provenance import record
 
-        run_dir = Path(args.run_dir)
-        if args.to is None and not (run_dir / "config.yaml").exists():
-            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
-        if args.to:
-            dest = Path(args.to)
-        else:
-            cfg = load_yaml(run_dir / "config.yaml")
-            dest = Path("results") / str(cfg["experiment"]) / str(cfg["name"])
-        print(f"recorded in {record(run_dir, dest, note=args.note, force=args.force)}")
+        print(f"recorded in {record(args.run_dir, args.to, note=args.note, force=args.force)}")
         return 0
     if args.command == "list":
         from sciml.runner.task import registered_tasks

@@ -17,6 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from sciml.files import read_jsonl, write_atomic
 
 FILE = "provenance.jsonl"
@@ -83,15 +85,20 @@ def _append(run_dir: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def record(run_dir: str | Path, dest: str | Path, *, note: str = "", force: bool = False) -> Path:
-    """Copy the finished run `run_dir`'s small files to `dest` and write `dest/PROVENANCE.md`.
+def record(run_dir: str | Path, dest: str | Path | None = None, *, note: str = "", force: bool = False) -> Path:
+    """Copy the finished run `run_dir`'s small files to `dest` (default `results/<experiment>/<name>`, from
+    its config.yaml) and write `dest/PROVENANCE.md`; returns `dest`.
 
     Raises when the run has not finished (no final.json) and when `dest` already holds a record,
     unless `force` (which replaces it).
     """
-    run_dir, dest = Path(run_dir), Path(dest)
+    run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+    if dest is None:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        dest = Path("results") / str(cfg["experiment"]) / str(cfg["name"])
+    dest = Path(dest)
     if not (run_dir / "final.json").exists():
         raise ValueError(f"{run_dir} has not finished (no final.json): record it once it has")
     if dest.exists() and any(dest.iterdir()):
