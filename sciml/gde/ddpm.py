@@ -3,6 +3,8 @@
 Reference: Ho et al. 2020, "Denoising Diffusion Probabilistic Models", Eq. 14 (loss) and Alg. 2
 (sampling, sigma_t^2 = beta_t); Fishman et al. 2025 (GDE) use it as the conditional generator
 (noise network MLP([x, z, t/T]) with SELU, 4 hidden layers, linear betas 1e-4..0.02, T = 400).
+Two noise schedules (`SCHEDULES`): `scaled` (ours, the default: ends at noise for every T) and
+`original` (the GDE original's betas, 1e-4..0.02 whatever T).
 """
 
 import equinox as eqx
@@ -34,17 +36,46 @@ def linear_betas(num_steps: int) -> Float[Array, " T"]:
     return -jnp.expm1(-rates / num_steps)
 
 
+#: `scaled`: `linear_betas`; `original`: `original_schedule`.
+SCHEDULES = ("scaled", "original")
+
+
+def original_schedule(num_steps: int) -> tuple[Float[Array, " T"], Float[Array, " T"]]:
+    """(betas, alpha_bars) for steps 1..T exactly as the GDE original's `generator/ddpm.py` computes them:
+    beta_i = 1e-4 + (0.02 - 1e-4) i / T for i = 0..T, and alpha_bar_t = prod_{i=0..t} (1 - beta_i). Its
+    product starts at i = 0, so alpha_bar_t carries one extra factor (1 - 1e-4) that beta_t does not; kept,
+    as it is what the original's networks were trained with. At T = 400, alpha_bar_T = exp(-4.06): x_T
+    still holds 0.13 x the data, while sampling starts from N(0, I) (see `linear_betas`).
+    """
+    if num_steps < 2:
+        raise ValueError(f"DDPM needs at least 2 steps, got {num_steps}")
+    betas = 1e-4 + (0.02 - 1e-4) * jnp.arange(num_steps + 1, dtype=jnp.float32) / num_steps
+    return betas[1:], jnp.cumprod(1.0 - betas)[1:]
+
+
+def ddpm_schedule(num_steps: int, kind: str = "scaled") -> tuple[Float[Array, " T"], Float[Array, " T"]]:
+    """(betas, alpha_bars) for steps 1..T of the schedule `kind` (one of `SCHEDULES`)."""
+    if kind == "scaled":
+        betas = linear_betas(num_steps)
+        return betas, jnp.cumprod(1.0 - betas)
+    if kind == "original":
+        return original_schedule(num_steps)
+    raise ValueError(f"DDPM schedule {kind!r} is unknown; valid: {list(SCHEDULES)}")
+
+
 class DDPM(eqx.Module):
     """eps_theta(x_t, z, t/T): predicts the noise in x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps."""
 
     net: MLP
     dim: int = eqx.field(static=True)
     num_steps: int = eqx.field(static=True)
+    schedule: str = eqx.field(static=True)
 
-    def __init__(self, dim: int, latent: int, width: int = 64, depth: int = 4, num_steps: int = 100, *, key):
-        linear_betas(num_steps)  # validate early
+    def __init__(self, dim: int, latent: int, width: int = 64, depth: int = 4, num_steps: int = 100,
+                 schedule: str = "scaled", *, key):
+        ddpm_schedule(num_steps, schedule)  # validate early
         self.net = MLP(dim + latent + 1, dim, width, depth, act="selu", key=key)
-        self.dim, self.num_steps = dim, num_steps
+        self.dim, self.num_steps, self.schedule = dim, num_steps, schedule
 
     def eps(self, x: Float[Array, " d"], z: Float[Array, " l"], t: Array) -> Float[Array, " d"]:
         """Noise prediction at integer step t in 1..T (the network sees t/T)."""
@@ -53,7 +84,7 @@ class DDPM(eqx.Module):
 
     def loss(self, x: Float[Array, "m d"], z: Float[Array, " l"], *, key: PRNGKeyArray) -> Float[Array, ""]:
         """Mean over the set of ||eps - eps_theta(x_t, z, t)||^2 / d, one t ~ U{1..T} per point."""
-        abar = jnp.cumprod(1.0 - linear_betas(self.num_steps))
+        _, abar = ddpm_schedule(self.num_steps, self.schedule)
         kt, ke = jax.random.split(key)
         t = jax.random.randint(kt, (x.shape[0],), 1, self.num_steps + 1)
         eps = jax.random.normal(ke, x.shape, x.dtype)
@@ -64,9 +95,8 @@ class DDPM(eqx.Module):
 
     def sample(self, z: Float[Array, " l"], num: int, *, key: PRNGKeyArray) -> Float[Array, "num d"]:
         """Ancestral sampling (Ho et al. Alg. 2) of `num` points given the latent z."""
-        betas = linear_betas(self.num_steps)
+        betas, abar = ddpm_schedule(self.num_steps, self.schedule)
         alphas = 1.0 - betas
-        abar = jnp.cumprod(alphas)
         k0, kloop = jax.random.split(key)
         x = jax.random.normal(k0, (num, self.dim))
         eps_fn = jax.vmap(self.eps, in_axes=(0, None, None))

@@ -25,7 +25,7 @@ from sciml.data.gaussian_sets import (
     set_distributions,
 )
 from sciml.gde import evaluation
-from sciml.gde.ddpm import DDPM
+from sciml.gde.ddpm import DDPM, SCHEDULES
 from sciml.gde.direct import DirectGenerator
 from sciml.gde.encoders import ENCODERS, KMEEncoder, make_encoder
 from sciml.gde.figures import interpolation_figure, latent_distance_figure, reconstruction_figure
@@ -54,6 +54,10 @@ class GDETaskBase(Task):
     meaning the original's 10 (d - 1)); `shared_mean` (every mean at the centre, only Sigma varies,
     so the mean-only encoder carries no information); `gmm` (`num_components` Gaussians from that prior
     mixed with Dirichlet(`dirichlet_alpha`) weights).
+
+    `normalise`: map the data by the prior's (shift, scale) before both networks (ours; the original
+    trains on raw coordinates, `normalise: false`). `ddpm_schedule`: `scaled` (ours) or `original` (the
+    original's betas; `sciml.gde.ddpm.SCHEDULES`).
     """
 
     data: str = "normal"
@@ -75,6 +79,8 @@ class GDETaskBase(Task):
     gen_width: int = 64
     gen_depth: int = 4
     ddpm_steps: int = 100
+    ddpm_schedule: str = "scaled"
+    normalise: bool = True
     flow_steps: int = 32
     noise_dim: int = 8
     num_projections: int = 100
@@ -91,7 +97,8 @@ class GDETaskBase(Task):
 
     def __post_init__(self):
         for name, value, valid in (("dataset", self.data, SET_DATA), ("encoder", self.encoder, ENCODERS),
-                                   ("generator", self.generator, self.generator_names())):
+                                   ("generator", self.generator, self.generator_names()),
+                                   ("ddpm_schedule", self.ddpm_schedule, SCHEDULES)):
             if value not in valid:
                 raise ValueError(f"{name} {value!r} is unknown; valid: {list(valid)}")
         positive = (
@@ -129,7 +136,10 @@ class GDETaskBase(Task):
         return self.cov_df or default_df(self.dim)
 
     def normalisation(self) -> tuple[float, float]:
-        """(shift, scale): centre of the mean prior and the marginal per-coordinate std of the data."""
+        """(shift, scale): centre of the mean prior and the marginal per-coordinate std of the data; (0, 1)
+        when `normalise` is off (raw coordinates, as the original)."""
+        if not self.normalise:
+            return 0.0, 1.0
         return prior_normalisation(self.data, self.dim, df=self.df, cov_scale=self.cov_scale)
 
     def _params(self, rng: np.random.Generator, n: int) -> dict:
@@ -171,7 +181,7 @@ class GDETaskBase(Task):
         """GDE's own generator named by `generator` (one of `GENERATORS`)."""
         w, d = self.gen_width, self.gen_depth
         if self.generator == "ddpm":
-            return DDPM(self.dim, self.latent, w, d, self.ddpm_steps, key=key)
+            return DDPM(self.dim, self.latent, w, d, self.ddpm_steps, self.ddpm_schedule, key=key)
         if self.generator == "flow":
             return FlowMatching(self.dim, self.latent, w, d, self.flow_steps, key=key)
         if self.generator == "direct":

@@ -6,7 +6,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sciml.gde import DDPM, GDE, DirectGenerator, FlowMatching, interpolate_latents, linear_betas, make_encoder
+from sciml.gde import (
+    DDPM,
+    GDE,
+    SCHEDULES,
+    DirectGenerator,
+    FlowMatching,
+    ddpm_schedule,
+    interpolate_latents,
+    linear_betas,
+    make_encoder,
+)
 from sciml.metrics import sliced_w2
 
 
@@ -19,6 +29,21 @@ def test_linear_betas_end_at_noise_for_any_T():
     np.testing.assert_allclose(np.asarray(linear_betas(1000))[[0, -1]], [1e-4, 0.02], rtol=1e-2)  # Ho et al.
     with pytest.raises(ValueError, match="at least 2"):
         linear_betas(1)
+
+
+def test_original_schedule_is_the_gde_originals_betas():
+    """The original's `ddpm_schedules(1e-4, 0.02, T)`: beta_i linear from 1e-4 at i = 0 to 0.02 at i = T, and
+    alpha_bar_t = prod_{i=0..t} (1 - beta_i), its product starting at i = 0."""
+    T = 400
+    betas, abar = (np.asarray(a, np.float64) for a in ddpm_schedule(T, "original"))
+    full = 1e-4 + (0.02 - 1e-4) * np.arange(T + 1) / T
+    np.testing.assert_allclose(betas, full[1:], rtol=1e-6)
+    np.testing.assert_allclose(abar, np.cumprod(1 - full)[1:], rtol=1e-5)  # the i = 0 factor is 1 - 1e-4
+    np.testing.assert_allclose(np.log(abar[-1]), -4.06, atol=0.01)  # x_T still remembers the data
+    b, a = ddpm_schedule(T, "scaled")
+    np.testing.assert_allclose(b, linear_betas(T)) and np.testing.assert_allclose(a, np.cumprod(1 - np.asarray(b)))
+    with pytest.raises(ValueError, match="schedule 'cosine' is unknown"):
+        DDPM(2, 3, 8, 1, T, "cosine", key=jax.random.PRNGKey(0))
 
 
 def test_flow_sampler_integrates_a_known_field(key):
@@ -93,8 +118,8 @@ class ExactGaussianEps(eqx.Module):
         return jnp.sqrt(1 - a) * jnp.linalg.solve(c, x - jnp.sqrt(a) * self.mean)
 
 
-def _ddpm_with(net, T, latent=3, dim=2):
-    gen = DDPM(dim, latent, 8, 1, num_steps=T, key=jax.random.PRNGKey(0))
+def _ddpm_with(net, T, latent=3, dim=2, schedule="scaled"):
+    gen = DDPM(dim, latent, 8, 1, num_steps=T, schedule=schedule, key=jax.random.PRNGKey(0))
     return eqx.tree_at(lambda g: g.net, gen, net)
 
 
@@ -123,6 +148,32 @@ def test_ddpm_with_exact_noise_predictor_samples_the_gaussian():
     np.testing.assert_allclose(isq @ np.cov(x.T) @ isq, np.eye(2), atol=0.04)
 
 
+class PointMassEps(eqx.Module):
+    """The exact noise of x_t = sqrt(abar_t) m + sqrt(1 - abar_t) eps when the data are the point m."""
+
+    mean: jax.Array
+    abar: jax.Array
+    num_steps: int = eqx.field(static=True)
+
+    def __call__(self, inp):
+        d = self.mean.shape[0]
+        a = self.abar[jnp.round(inp[-1] * self.num_steps).astype(int) - 1]
+        return (inp[:d] - jnp.sqrt(a) * self.mean) / jnp.sqrt(1 - a)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_ddpm_loss_noises_with_its_own_schedule(schedule, key):
+    """The loss forms x_t with the schedule's alpha_bar at the step it shows the network: a predictor that knows
+    that alpha_bar recovers the noise exactly (loss ~ 0), one that assumes the other schedule does not."""
+    T, m = 50, jnp.array([1.5, -0.5])
+    x = jnp.tile(m, (256, 1))
+    other = SCHEDULES[1 - SCHEDULES.index(schedule)]
+    exact = _ddpm_with(PointMassEps(m, ddpm_schedule(T, schedule)[1], T), T, schedule=schedule)
+    wrong = _ddpm_with(PointMassEps(m, ddpm_schedule(T, other)[1], T), T, schedule=schedule)
+    assert float(exact.loss(x, jnp.zeros(3), key=key)) < 1e-6
+    assert float(wrong.loss(x, jnp.zeros(3), key=key)) > 1e-3
+
+
 class AffineEps(eqx.Module):
     """eps(x, t) = a_t x + b_t with coefficients that differ per step (so an off-by-one in t shows)."""
 
@@ -136,20 +187,21 @@ class AffineEps(eqx.Module):
         return self.a[i] * inp[:d] + self.b[i]
 
 
-def test_ddpm_ancestral_steps_match_the_closed_form():
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_ddpm_ancestral_steps_match_the_closed_form(schedule):
     """With eps affine in x, every ancestral step is an affine map plus Gaussian noise, so the samples are
     exactly Gaussian with moments given by Ho et al.'s Alg. 2: x_T ~ N(0, I); for t = T..1,
     x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps(x_t, t)) / sqrt(alpha_t) + sqrt(beta_t) z (no z at t = 1).
     The sample mean and covariance must match that recursion, computed here in float64."""
     T, n, d = 4, 200_000, 2
-    betas = np.asarray(linear_betas(T), np.float64)
-    alphas, abar = 1 - betas, np.cumprod(1 - betas)
+    betas, abar = (np.asarray(a, np.float64) for a in ddpm_schedule(T, schedule))
+    alphas = 1 - betas
     # a_t chosen so that each step scales x by (0.3, 0.5, 0.4, 0.6): the variance stays O(1), so a wrong
     # noise level at any step (including noise at the last step, where there must be none) shows.
     gains = np.array([0.3, 0.5, 0.4, 0.6])
     a = jnp.asarray((1 - gains * np.sqrt(alphas)) * np.sqrt(1 - abar) / betas, jnp.float32)
     b = jnp.array([[0.5, -1.0], [1.0, 0.2], [-0.7, 0.4], [0.2, 0.9]])
-    gen = _ddpm_with(AffineEps(a, b, T), T)
+    gen = _ddpm_with(AffineEps(a, b, T), T, schedule=schedule)
     x = np.asarray(eqx.filter_jit(lambda g: g.sample(jnp.zeros(3), n, key=jax.random.PRNGKey(2)))(gen), np.float64)
     mean, var = np.zeros(d), np.ones(d)  # independent coordinates stay independent: diagonal covariance
     for t in range(T, 0, -1):

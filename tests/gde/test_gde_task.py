@@ -44,6 +44,18 @@ def test_normalisation_matches_data_scale():
     np.testing.assert_allclose(x.std(0), scale, rtol=0.1)
 
 
+def test_raw_coordinates_reach_the_networks_when_normalise_is_off(key):
+    """`normalise: false` (the original's raw coordinates): the model's shift and scale are the identity, and the
+    generator is built with the schedule the config names."""
+    task = GDETask(dim=2, set_size=8, sets_per_batch=2, width=16, latent=4, gen_width=16, gen_depth=2, ddpm_steps=10,
+                   normalise=False, ddpm_schedule="original")
+    model = task.init(key=key)
+    assert (model.shift, model.scale) == (0.0, 1.0) and model.generator.schedule == "original"
+    assert GDETask(dim=2).init(key=key).scale > 1.0  # normalised by default
+    with pytest.raises(ValueError, match="ddpm_schedule 'cosine' is unknown"):
+        GDETask(ddpm_schedule="cosine")
+
+
 @pytest.mark.parametrize(
     "encoder,generator", [("deepsets", "ddpm"), ("resnet", "flow"), ("attention", "direct"), ("mean", "ddpm"),
                           ("kme", "flow")]
