@@ -335,8 +335,20 @@ if recorded:
                     f"held-out sets of {g['eval_set_size']:,} points each encoded whole and {g['eval_samples']:,} "
                     f"points generated per set, as the original's `notebooks/mvn_benchmark.ipynb` does): W2 "
                     f"{g['recon_w2']:.3f}, exact samples {g['recon_w2_floor']:.3f}, the input set's own moments "
-                    f"{g['recon_w2_plugin']:.3f}; the original notebook's score ||Δμ|| + Bures² (a distance plus a "
-                    f"squared distance, not W2) is {g['recon_mean_plus_bures2']:.3f}."
+                    f"{g['recon_w2_plugin']:.3f}"
+                    + (f"; W2's two parts, means over sets: ||Δμ|| {g['recon_mean_error']:.3f}, the covariances' "
+                       f"Bures distance {g['recon_cov_bures']:.3f}." if "recon_cov_bures" in g else ".")
+                )
+                # The original's benchmark notebook tabulates ||Δμ|| + Bures² (a distance plus a squared
+                # distance, not W2) as its "OT reconstruction error": the like-for-like number for Table 5.
+                met = "met" if g["recon_mean_plus_bures2"] <= 0.06 else "not met"
+                verdict.append(
+                    f"- **By the original benchmark's own score, the target is {met}** (rule: ||Δμ|| + Bures² at most "
+                    f"0.06, at the same size; this sum of a distance and a squared distance is what the original's "
+                    f"`notebooks/mvn_benchmark.ipynb` (`wasserstein_zip`) tabulates as \"OT reconstruction error\", "
+                    f"so it is the like-for-like number if the paper's Table 5 comes from that notebook, which its "
+                    f"code suggests and the paper does not state): {g['recon_mean_plus_bures2']:.3f} (paper, "
+                    f"Table 5: {label[enc]} {paper.get(('normal_d5', enc), '-')})."
                 )
         if cfg == "paper_gmm_d5":
             gde, kme = paper["gmm_d5", "resnet"], paper["gmm_d5", "kme"]
@@ -365,14 +377,19 @@ if recorded:
     for cfg in dict.fromkeys(c for c, _, _ in recorded):  # GDE against the baseline encoders, paper settings
         ds, key = cfg.removeprefix("paper_"), "recon_gmm_ot_loss" if cfg == "paper_gmm_d5" else "recon_w2"
         metric = "GMM OT²" if key == "recon_gmm_ot_loss" else "W2"
-        by_enc, by_enc_larger = {}, {}
+        by_enc, by_enc_larger, by_enc_orig_score = {}, {}, {}
         for (c, enc, _), rec in recorded.items():
             if c == cfg:
                 by_enc.setdefault(enc, []).append(rec.final[key])
                 big = rec.dir / larger_eval[cfg] / "eval.json"
                 if big.exists():
-                    by_enc_larger.setdefault(enc, []).append(json.loads(big.read_text())[key])
-        for values, where in ((by_enc, ""), (by_enc_larger, f", re-evaluated as `{larger_eval[cfg]}` above")):
+                    g = json.loads(big.read_text())
+                    by_enc_larger.setdefault(enc, []).append(g[key])
+                    if "recon_mean_plus_bures2" in g:
+                        by_enc_orig_score.setdefault(enc, []).append(g["recon_mean_plus_bures2"])
+        comparisons = [(by_enc, "", metric), (by_enc_larger, f", re-evaluated as `{larger_eval[cfg]}` above", metric),
+                       (by_enc_orig_score, f", `{larger_eval[cfg]}` by the original's own score", "||Δμ|| + Bures²")]
+        for values, where, metric in comparisons:
             if "resnet" not in values or len(values) == 1:
                 continue
             ours = {e: float(np.mean(v)) for e, v in values.items()}

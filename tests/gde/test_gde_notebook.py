@@ -54,8 +54,14 @@ def test_gde_notebook_executes(repo, tmp_path):
     assert (f"At the original benchmark's evaluation size, the target is {met}** (same rule; 100 held-out sets of "
             "10,000 points each encoded whole and 10,000 points generated per set") in text
     assert (f"W2 {big['recon_w2']:.3f}, exact samples {big['recon_w2_floor']:.3f}, the input set's own moments "
-            f"{big['recon_w2_plugin']:.3f}; the original notebook's score ||Δμ|| + Bures² (a distance plus a "
-            f"squared distance, not W2) is {big['recon_mean_plus_bures2']:.3f}.") in text
+            f"{big['recon_w2_plugin']:.3f}; W2's two parts, means over sets: ||Δμ|| {big['recon_mean_error']:.3f}, "
+            f"the covariances' Bures distance {big['recon_cov_bures']:.3f}.") in text
+    # Judged again by the score the original's benchmark notebook tabulates (||Δμ|| + Bures², not W2).
+    met = "met" if big["recon_mean_plus_bures2"] <= 0.06 else "not met"
+    assert (f"By the original benchmark's own score, the target is {met}** (rule: ||Δμ|| + Bures² at most 0.06, "
+            "at the same size;") in text
+    score = big["recon_mean_plus_bures2"]
+    assert f"and the paper does not state): {score:.3f} (paper, Table 5: GDE (ResNet) 0.02)." in text
     # The mixture verdict, formatted from the recorded run by the rule printed beside it (1.25 x the paper's 1.82).
     mixture = repo / "results/gde/paper_gmm_d5_resnet_seed42"
     mix = json.loads((mixture / "final.json").read_text())
@@ -76,17 +82,21 @@ def test_gde_notebook_executes(repo, tmp_path):
     # original benchmark's evaluation size with the runs that were re-evaluated there.
     label = {"mean": "mean-only", "kme": "KME"}
     paper = {"resnet": "0.02", "mean": "0.03", "kme": "0.04"}
-    for where, part in (("", "final.json"), (", re-evaluated as `eval_orig_size` above", "eval_orig_size/eval.json")):
+    comparisons = (("", "final.json", "recon_w2", "W2"),
+                   (", re-evaluated as `eval_orig_size` above", "eval_orig_size/eval.json", "recon_w2", "W2"),
+                   (", `eval_orig_size` by the original's own score", "eval_orig_size/eval.json",
+                    "recon_mean_plus_bures2", "||Δμ|| + Bures²"))
+    for where, part, key, metric in comparisons:
         gde = repo / "results/gde/paper_normal_d5_resnet_seed42" / part
-        values = {enc: [json.loads((p / part).read_text())["recon_w2"] for p in paths if (p / part).exists()]
+        values = {enc: [json.loads((p / part).read_text())[key] for p in paths if (p / part).exists()]
                   for enc, paths in baselines.items()}
         values = {enc: v for enc, v in values.items() if v}
         mean = {enc: sum(v) / len(v) for enc, v in values.items()}
-        x = json.loads(gde.read_text())["recon_w2"]
+        x = json.loads(gde.read_text())[key]
         beats = "beats" if all(x < m for m in mean.values()) else "does not beat"
         seeds = lambda n: f"({n} seed{'s' if n > 1 else ''})"  # noqa: E731
-        assert (f"paper_normal_d5{where}: GDE {beats} the baseline encoders** (rule: a lower mean W2 over seeds than "
-                f"each, same generator and training): GDE (ResNet) {x:.3f} (1 seed), "
+        assert (f"paper_normal_d5{where}: GDE {beats} the baseline encoders** (rule: a lower mean {metric} over seeds "
+                f"than each, same generator and training): GDE (ResNet) {x:.3f} (1 seed), "
                 + ", ".join(f"{label[e]} {m:.3f} {seeds(len(values[e]))}" for e, m in mean.items())
                 + " (paper, Table 5: GDE (ResNet) 0.02, " + ", ".join(f"{label[e]} {paper[e]}" for e in mean)
                 + ").") in text
