@@ -4,9 +4,9 @@ Every start of a run (the first and each resume) appends a line to `<run>/proven
 the step it starts from, the command that reproduces it, the git commit of the `sciml` checkout (and
 whether `sciml/` or `experiments/` had uncommitted changes), the host, its CPU and the device count;
 the end of the run appends one more. `record` copies a finished run's small files (final.json,
-config.yaml, metrics.jsonl, versions.json, provenance.jsonl, figures and evaluation outputs; never
-checkpoints) to a results folder and writes `PROVENANCE.md` from those lines, so a recorded result
-names the commit and command that made it without anyone writing them down by hand.
+config.yaml, metrics.jsonl, versions.json, provenance.jsonl, figures, the task's JSON outputs and
+evaluation outputs; never checkpoints) to a results folder and writes `PROVENANCE.md` from those lines,
+so a recorded result names the commit and command that made it without anyone writing them down by hand.
 """
 
 import datetime
@@ -22,7 +22,8 @@ import yaml
 from sciml.files import read_jsonl, write_atomic
 
 FILE = "provenance.jsonl"
-#: Copied by `record` when present; any other top-level file only if it is a figure.
+#: Copied by `record` when present; any other top-level file only if it is a figure or a task's JSON output
+#: (ProbConserv's results.json; final_<steps>.json, the final evaluation before an extension of train.steps).
 SMALL_FILES = ("final.json", "config.yaml", "metrics.jsonl", "versions.json", FILE)
 #: Folders that are never recorded (model states and logs that have a small copy elsewhere).
 SKIPPED_DIRS = ("checkpoints", "best", "tensorboard", "wandb")
@@ -112,8 +113,8 @@ def record(run_dir: str | Path, dest: str | Path | None = None, *, note: str = "
             continue
         if len(rel.parts) > 1:  # evaluation outputs (`sciml eval --out RUN/...`): their numbers and figures
             wanted = src.suffix in (".json", ".yaml", ".png")
-        else:  # final_<steps>.json: the final evaluation before an extension (train.steps raised)
-            wanted = rel.name in SMALL_FILES or src.suffix == ".png" or rel.name.startswith("final_")
+        else:
+            wanted = rel.name in SMALL_FILES or src.suffix in (".png", ".json")
         if not wanted:
             continue
         if src.stat().st_size > MAX_FILE_BYTES:

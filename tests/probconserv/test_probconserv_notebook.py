@@ -75,7 +75,7 @@ def test_probconserv_notebook_runs(repo, tmp_path):
                     "best validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in fracs.items())
                     + f" of the {n:,}-step run's gain.") in text
             checked += 1
-    assert checked == 2  # 6,000 -> 12,000 and 12,000 -> 24,000 (seed 0 recorded)
+    assert checked == 2  # 6,000 -> 12,000 and 12,000 -> 24,000
     # At each rung, whether ProbConserv's update still lowers the ANP's heat MSE (mean over the seeds at that rung).
     for n in (6000, 12000, 24000):
         finals = [json.loads((results / names[n].format(s) / "final.json").read_text()) for s in (0, 1)

@@ -45,13 +45,15 @@ def test_each_start_is_logged_with_the_command_and_commit(tmp_path, toy_yaml, re
 def test_record_copies_small_files_and_writes_provenance(tmp_path, toy_yaml):
     r = run(toy_yaml, ["name=a"], runs_dir=tmp_path / "runs", progress=False)
     (r.dir / "curve.png").write_bytes(b"png")
+    (r.dir / "results.json").write_text("{}")  # a task's own output (ProbConserv's tables), read by its notebook
+    (r.dir / "rollout.npz").write_bytes(b"npz")  # arrays are not recorded
     (r.dir / "eval").mkdir()
     (r.dir / "eval/eval.json").write_text("{}")
     (r.dir / "eval/big.json").write_bytes(b"0" * (2 << 20))
     dest = record(r.dir, tmp_path / "results/toy/a", note="Why: a test.")
     names = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert names == ["PROVENANCE.md", "config.yaml", "curve.png", "eval/eval.json", "final.json", "metrics.jsonl",
-                     "provenance.jsonl", "versions.json"]
+                     "provenance.jsonl", "results.json", "versions.json"]
     assert json.loads((dest / "final.json").read_text()) == r.final
     text = (dest / "PROVENANCE.md").read_text()
     assert f"      sciml run {toy_yaml} name=a\n" in text
