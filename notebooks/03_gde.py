@@ -451,12 +451,12 @@ if original_ddpm is not None and ours_ddpm is not None:
             f"0.06): W2 {b['recon_w2']:.3f} against {a['recon_w2']:.3f} with ours ({change:+.1%}; mean-only "
             f"encoder, seed 42, one run each)."
         )
-    # A generator blind to the set's covariance, returning the prior's mean covariance E[Sigma] = I / (df - d - 1)
+    # A generator blind to the set's covariance, returning the prior's mean covariance cov_scale I / (df - d - 1)
     # for every set, scores this Bures distance on the held-out sets (its mean part aside).
     task = ours_ddpm.task
     params, _ = task.eval_data()
     covs = params["covs"][:task.eval_sets]
-    prior_cov = np.broadcast_to(np.eye(task.dim) / (task.df - task.dim - 1), covs.shape)
+    prior_cov = np.broadcast_to(task.cov_scale * np.eye(task.dim) / (task.df - task.dim - 1), covs.shape)
     zeros = np.zeros(covs.shape[:2])
     blind = float(bures_w2(zeros, covs, zeros, prior_cov).mean())
     seen = {f"{label[e]} seed {s}{w}": f["recon_cov_bures"] for (c, e, s), rec in recorded.items()
