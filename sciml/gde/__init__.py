@@ -3,6 +3,7 @@
 from sciml.gde.ddpm import DDPM as DDPM
 from sciml.gde.ddpm import SCHEDULES as SCHEDULES
 from sciml.gde.ddpm import ddpm_schedule as ddpm_schedule
+from sciml.gde.ddpm import gaussian_eps_loss as gaussian_eps_loss
 from sciml.gde.ddpm import linear_betas as linear_betas
 from sciml.gde.direct import DirectGenerator as DirectGenerator
 from sciml.gde.encoders import ENCODERS as ENCODERS

@@ -10,7 +10,8 @@ Two noise schedules (`SCHEDULES`): `scaled` (ours, the default: ends at noise fo
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from sciml.nn import MLP
 
@@ -61,6 +62,16 @@ def ddpm_schedule(num_steps: int, kind: str = "scaled") -> tuple[Float[Array, " 
     if kind == "original":
         return original_schedule(num_steps)
     raise ValueError(f"DDPM schedule {kind!r} is unknown; valid: {list(SCHEDULES)}")
+
+
+def gaussian_eps_loss(alpha_bar: ArrayLike, var: ArrayLike, model_var: ArrayLike) -> np.ndarray | np.float64:
+    """The expected loss E (eps - eps_hat)^2 along one direction at noise level alpha_bar, for data of variance
+    `var` about a known mean, of the best denoiser for data of variance `model_var` (a Gaussian's posterior mean
+    of eps given x_t). With model_var = var it is the lowest loss any denoiser reaches, a var / (a var + 1 - a)
+    for a = alpha_bar; closed forms for analysing what the loss (`DDPM.loss`) rewards. Broadcasts."""
+    a, var, model_var = (np.asarray(v, np.float64) for v in (alpha_bar, var, model_var))
+    gain = np.sqrt(1 - a) / (a * model_var + 1 - a)  # eps_hat = gain * (x_t - sqrt(a) mean)
+    return (1 - gain * np.sqrt(1 - a)) ** 2 + gain**2 * a * var
 
 
 class DDPM(eqx.Module):

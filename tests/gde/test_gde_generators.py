@@ -13,6 +13,7 @@ from sciml.gde import (
     DirectGenerator,
     FlowMatching,
     ddpm_schedule,
+    gaussian_eps_loss,
     interpolate_latents,
     linear_betas,
     make_encoder,
@@ -213,3 +214,21 @@ def test_ddpm_ancestral_steps_match_the_closed_form(schedule):
     np.testing.assert_allclose(x.mean(0), mean, atol=4 * np.sqrt(var.max() / n))
     np.testing.assert_allclose(x.var(0), var, rtol=0.02)
     np.testing.assert_allclose(np.corrcoef(x.T)[0, 1], 0.0, atol=0.01)
+
+
+@pytest.mark.parametrize("model_var", [0.3, 0.05])
+def test_gaussian_eps_loss_matches_monte_carlo(model_var):
+    """The closed-form denoising loss (used to explain what `DDPM.loss` rewards) against sampled noise:
+    x ~ N(0, var), x_t = sqrt(a) x + sqrt(1 - a) eps, eps_hat the Gaussian posterior mean for model_var."""
+    rng = np.random.default_rng(0)
+    var, n = 0.05, 400_000
+    for a in (0.999, 0.9, 0.3, 0.01):
+        x, eps = rng.normal(0, np.sqrt(var), n), rng.normal(size=n)
+        xt = np.sqrt(a) * x + np.sqrt(1 - a) * eps
+        eps_hat = np.sqrt(1 - a) * xt / (a * model_var + 1 - a)
+        sampled = np.mean((eps - eps_hat) ** 2)
+        assert gaussian_eps_loss(a, var, model_var) == pytest.approx(sampled, rel=0.01)
+    # The matched model is the best denoiser: a misjudged variance always costs loss.
+    a = np.linspace(0.01, 0.999, 50)
+    assert np.all(gaussian_eps_loss(a, var, model_var) >= gaussian_eps_loss(a, var, var) - 1e-12)
+    assert gaussian_eps_loss(0.9, var, var) == pytest.approx(0.9 * var / (0.9 * var + 0.1))

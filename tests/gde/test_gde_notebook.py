@@ -9,6 +9,7 @@ import scipy.linalg
 import yaml
 from notebook_util import execute_notebook
 
+from sciml.gde import ddpm_schedule, gaussian_eps_loss
 from sciml.gde.task import GDETask
 
 
@@ -134,6 +135,17 @@ def test_gde_notebook_executes(repo, tmp_path):
     assert (f"The 64-point sets do carry their covariance** (rule: the posterior-mean covariance given the set scores "
             f"a Bures distance at least 20% below the covariance-blind {blind:.3f}): {informed:.3f} "
             f"({informed / blind - 1:+.0%}).") in text
+    # ... and the DDPM loss barely rewards knowing it (closed form, checked against sampling in test_gde_generators).
+    _, abar = ddpm_schedule(task.ddpm_steps, task.ddpm_schedule)
+    scale = task.normalisation()[1]
+    lam = np.linalg.eigvalsh(covs) / scale**2
+    aware = np.mean([gaussian_eps_loss(a, lam, lam).mean() for a in np.asarray(abar)])
+    unaware = np.mean([gaussian_eps_loss(a, lam, task.cov_scale / (task.df - d - 1) / scale**2).mean()
+                       for a in np.asarray(abar)])
+    assert unaware > aware
+    assert (f"The training loss barely rewards the covariance:** averaged over the {task.ddpm_steps} noise levels, "
+            f"the best denoiser that knows each set's covariance scores {aware:.4f} per coordinate against "
+            f"{unaware:.4f}") in text
 
 
 def _bures(a, b):
