@@ -514,4 +514,15 @@ if original_ddpm is not None and ours_ddpm is not None:
         f"{unaware.mean() / aware.mean() - 1:+.1%}), and 90% of that difference comes from the {least_noisy} least "
         f"noisy levels. A generator that only reconstructs the mean is that close to the best loss."
     )
+    # No weighting of the levels escapes this: for weights w, sum w u / sum w a - 1 <= max_t (u_t / a_t - 1).
+    per_level = unaware.mean((1, 2)) / aware.mean((1, 2)) - 1
+    peak = int(np.argmax(per_level))
+    verdict.append(
+        f"- **Weighting the noise levels cannot change that much:** level by level, the covariance-blind best "
+        f"denoiser's loss is at most {per_level[peak]:.1%} above the covariance-aware one's (at step {peak + 1} of "
+        f"{task.ddpm_steps}, ᾱ = {float(abar[peak]):.3f}), so any sampling of the levels (low noise more often, "
+        f"say) leaves the covariance's share of the loss at most {per_level[peak]:.1%}, against "
+        f"{unaware.mean() / aware.mean() - 1:.1%} with the uniform sampling used here: a weighted loss alone is "
+        f"unlikely to teach a generator the covariance."
+    )
     display(Markdown("\n".join(verdict)))

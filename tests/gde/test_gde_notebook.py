@@ -146,6 +146,13 @@ def test_gde_notebook_executes(repo, tmp_path):
     assert (f"The training loss barely rewards the covariance:** averaged over the {task.ddpm_steps} noise levels, "
             f"the best denoiser that knows each set's covariance scores {aware:.4f} per coordinate against "
             f"{unaware:.4f}") in text
+    # ... and no weighting of the levels can raise the covariance's share above the largest one level gives.
+    per_level = [gaussian_eps_loss(a, lam, task.cov_scale / (task.df - d - 1) / scale**2).mean()
+                 / gaussian_eps_loss(a, lam, lam).mean() - 1 for a in np.asarray(abar)]
+    assert max(per_level) > unaware / aware - 1
+    assert (f"Weighting the noise levels cannot change that much:** level by level, the covariance-blind best "
+            f"denoiser's loss is at most {max(per_level):.1%} above the covariance-aware one's (at step "
+            f"{int(np.argmax(per_level)) + 1} of {task.ddpm_steps},") in text
 
 
 def _bures(a, b):
