@@ -25,6 +25,8 @@ _M_ARENA_MAX = -8
 #: mallopt(3): "Setting M_TRIM_THRESHOLD to -1 disables trimming completely." A finite int would not do:
 #: XLA's temporary buffer of one step can exceed 2 GiB (the GNS step's is 2.15 GB).
 _NEVER_TRIM = -1
+#: Whether `tune_malloc` applied the settings in this process (`sciml` calls it on import).
+TUNED = False
 
 
 def tune_malloc() -> bool:
@@ -42,5 +44,7 @@ def tune_malloc() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    global TUNED
     ok = mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM) and mallopt(_M_ARENA_MAX, 1)
-    return bool(ok)
+    TUNED = bool(ok)
+    return TUNED

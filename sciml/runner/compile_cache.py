@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import jax
+import jax.monitoring
 
 _OFF = {"", "0", "off", "false", "no"}
 #: Programs that compile faster than this are not worth a disk round trip.
@@ -44,3 +45,23 @@ def enable_compile_cache() -> Path | None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_S)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+class CacheHits:
+    """Counts the compilations inside a `with` block that loaded from the persistent cache (`.count`)."""
+
+    _EVENT = "/jax/compilation_cache/cache_hits"
+
+    def __init__(self):
+        self.count = 0
+
+    def _listen(self, event: str, **kwargs) -> None:
+        if event == self._EVENT:
+            self.count += 1
+
+    def __enter__(self) -> "CacheHits":
+        jax.monitoring.register_event_listener(self._listen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        jax.monitoring.unregister_event_listener(self._listen)

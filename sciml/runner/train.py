@@ -33,6 +33,7 @@ from sciml.params import count_params
 from sciml.runner import provenance
 from sciml.runner.checkpoint import Checkpoints
 from sciml.runner.compile_cache import enable_compile_cache
+from sciml.runner.compile_child import load_step_compiled_in_child
 from sciml.runner.compiled_step import CompiledStep
 from sciml.runner.config import ConfigError, RunConfig, load_config
 from sciml.runner.devices import check_batch, data_mesh, process_slice, replicate, shard_local_batch
@@ -487,6 +488,9 @@ def _train(config: RunConfig, run_dir: Path, primary: bool, progress: bool, comm
     val_batch, validate = trainer.validation_batch(), trainer.make_validate()
     log = _Log(run_dir, config, primary, start)
     ran = {"resumed_from": start, "device_count": trainer.mesh.size, "process_count": jax.process_count()}
+    from_child = load_step_compiled_in_child(config, trainer, state, start)
+    if from_child is not None:
+        ran["step_compiled_in_child"] = from_child
     log.write({"step": start, **ran})
     if primary:
         provenance.log_start(run_dir, start, command, trainer.mesh.size, jax.process_count())
