@@ -7,7 +7,8 @@ the allocations of every later step walk them (the PFGM++ U-Net step on 2 cores:
 backend, the runner has `python -m sciml.runner.compile_child` build the same step and compile it into
 the persistent cache (`sciml.runner.compile_cache`), and loads it from there. Nothing computed changes:
 both processes compile the same program, and a failed child only costs time (the run compiles the step
-itself, with a warning).
+itself, with a warning). It removes the main cause of the slow steps, not every one: 2 of 9 processes set
+up this way still ran the U-Net step slowly (benchmarks/README.md).
 
 `SCIML_COMPILE_IN_CHILD`: `auto` (default) on the CPU backend, in one process, with the compilation
 cache and the malloc tuning on, for runs whose remaining steps come to at least `MIN_RUN_FLOP` (XLA's
