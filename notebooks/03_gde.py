@@ -390,6 +390,8 @@ if recorded:
                         by_enc_orig_score.setdefault(enc, []).append(g["recon_mean_plus_bures2"])
         comparisons = [(by_enc, "", metric), (by_enc_larger, f", re-evaluated as `{larger_eval[cfg]}` above", metric),
                        (by_enc_orig_score, f", `{larger_eval[cfg]}` by the original's own score", "||Δμ|| + Bures²")]
+        # The count of seeds, and each seed's value where there are several (their spread).
+        seeds = lambda v: "1 seed" if len(v) == 1 else f"{len(v)} seeds: " + ", ".join(f"{x:.3f}" for x in v)
         for values, where, metric in comparisons:
             if "resnet" not in values or len(values) == 1:
                 continue
@@ -398,8 +400,7 @@ if recorded:
             verdict.append(
                 f"- **{cfg}{where}: GDE {'beats' if len(beaten) == len(ours) - 1 else 'does not beat'} the baseline "
                 f"encoders** (rule: a lower mean {metric} over seeds than each, same generator and training): "
-                + ", ".join(f"{label[e]} {ours[e]:.3f} ({len(values[e])} seed{'s' if len(values[e]) > 1 else ''})"
-                            for e in ours)
+                + ", ".join(f"{label[e]} {ours[e]:.3f} ({seeds(values[e])})" for e in ours)
                 + f" (paper, Table {'2' if key == 'recon_gmm_ot_loss' else '5'}: "
                 + ", ".join(f"{label[e]} {paper[ds, e]}" for e in ours if (ds, e) in paper) + ")."
             )

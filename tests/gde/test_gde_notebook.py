@@ -116,10 +116,10 @@ def test_gde_notebook_executes(repo, tmp_path):
             mean = {enc: sum(v) / len(v) for enc, v in values.items()}
             x = sum(gde) / len(gde)
             beats = "beats" if all(x < m for m in mean.values()) else "does not beat"
-            seeds = lambda n: f"({n} seed{'s' if n > 1 else ''})"  # noqa: E731
+            seeds = lambda v: "(1 seed)" if len(v) == 1 else f"({len(v)} seeds: {', '.join(f'{x:.3f}' for x in v)})"  # noqa: E731
             assert (f"{cfg}{where}: GDE {beats} the baseline encoders** (rule: a lower mean {metric_name} over seeds "
-                    f"than each, same generator and training): GDE (ResNet) {x:.3f} {seeds(len(gde))}, "
-                    + ", ".join(f"{label[e]} {m:.3f} {seeds(len(values[e]))}" for e, m in mean.items())
+                    f"than each, same generator and training): GDE (ResNet) {x:.3f} {seeds(gde)}, "
+                    + ", ".join(f"{label[e]} {m:.3f} {seeds(values[e])}" for e, m in mean.items())
                     + f" (paper, Table {table}: GDE (ResNet) {paper['resnet']}"
                     + "".join(f", {label[e]} {paper[e]}" for e in mean if e in paper) + ").") in text
     assert any("_kme_" in p.name and (p / "eval_10k/eval.json").exists() for p in mixture_runs), \
