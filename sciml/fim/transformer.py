@@ -12,6 +12,9 @@ from sciml.nn.dropout import dropout
 class EncoderLayer(eqx.Module):
     """x <- LN(x + Drop(SelfAttn(x))); x <- LN(x + Drop(W2 Drop(ReLU(W1 x)))) (post-norm, as torch's default).
 
+    As torch's `TransformerEncoderLayer` (the original's per-path encoder), the attention weights are
+    dropped out too, at the same rate, inside SelfAttn.
+
     Reference: Vaswani et al. 2017, Sec. 3.1; FIM-MJP's per-path encoder ψ1 is 4 such layers
     (docs/references.md FIM.1).
     """
@@ -34,10 +37,10 @@ class EncoderLayer(eqx.Module):
     def __call__(
         self, x: Float[Array, "L d"], mask: Bool[Array, " L"], *, key: PRNGKeyArray | None = None
     ) -> Float[Array, "L d"]:
-        keys = [None] * 3 if key is None else list(jax.random.split(key, 3))
+        keys = [None] * 4 if key is None else list(jax.random.split(key, 4))
         inference = key is None
         drop = lambda y, k: dropout(self.dropout, y, key=k, inference=inference)  # = self.dropout(y, ...)
-        attn = self.attention(x, mask=mask[None, :] & mask[:, None])
+        attn = self.attention(x, mask=mask[None, :] & mask[:, None], weights_dropout=lambda w: drop(w, keys[3]))
         x = jax.vmap(self.norm1)(x + drop(attn, keys[0]))
         h = jax.nn.relu(self.ff1(x))
         h = self.ff2(drop(h, keys[1]))

@@ -1,5 +1,7 @@
 """Multi-head attention with an optional dense boolean mask."""
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -12,7 +14,8 @@ class MultiHeadAttention(eqx.Module):
     """Scaled dot-product multi-head attention for one example (vmap outside for batches).
 
     `mask[q, k]` True means query q may attend to key k. Rows with no allowed key return zeros instead
-    of NaN, so padded queries are harmless.
+    of NaN, so padded queries are harmless. `weights_dropout`, if given, is applied to the attention
+    weights `[h, q, k]` before they weight the values, as PyTorch's `nn.MultiheadAttention(dropout=p)`.
     Reference: Vaswani et al. 2017, Eq. 1.
     """
 
@@ -46,6 +49,7 @@ class MultiHeadAttention(eqx.Module):
         query: Float[Array, "nq d"],
         key_value: Float[Array, "nk dk"] | None = None,
         mask: Bool[Array, "nq nk"] | None = None,
+        weights_dropout: Callable[[Array], Array] | None = None,
     ) -> Float[Array, "nq o"]:
         kv_in = query if key_value is None else key_value
         h = self.num_heads
@@ -59,5 +63,7 @@ class MultiHeadAttention(eqx.Module):
             weights = jnp.where(mask[None].any(-1, keepdims=True), weights, 0.0)
         else:
             weights = jax.nn.softmax(logits, axis=-1)
+        if weights_dropout is not None:
+            weights = weights_dropout(weights)
         out = jnp.einsum("hqk,khd->qhd", weights, v).reshape(query.shape[0], -1)
         return jax.vmap(self.o)(out)

@@ -145,3 +145,31 @@ def test_loss_matches_numpy():
     ce = -logp[np.arange(B), p0.argmax(1)].mean()
     np.testing.assert_allclose(float(loss), gauss + missing + ce, rtol=1e-5)
     np.testing.assert_allclose(float(aux["loss_missing"]), missing, rtol=1e-5)
+
+
+def test_encoder_layer_drops_attention_weights_as_torch():
+    """The original's per-path encoder is torch's TransformerEncoderLayer, whose self-attention drops out its
+    attention weights at the layer's rate: in training the layer hands the attention a dropout of rate p
+    (about a fraction p of the weights zeroed, the rest scaled by 1 / (1 - p)); in inference none."""
+    from sciml.fim.transformer import EncoderLayer
+    from sciml.nn import MultiHeadAttention
+
+    seen = []
+
+    class Spy(eqx.Module):
+        inner: MultiHeadAttention
+
+        def __call__(self, x, mask=None, weights_dropout=None):
+            seen.append(weights_dropout)
+            return self.inner(x, mask=mask, weights_dropout=weights_dropout)
+
+    layer = EncoderLayer(16, 2, 32, dropout=0.5, key=jax.random.PRNGKey(0))
+    layer = eqx.tree_at(lambda m: m.attention, layer, Spy(layer.attention))
+    x, mask = jax.random.normal(jax.random.PRNGKey(1), (6, 16)), jnp.ones(6, bool)
+    layer(x, mask, key=jax.random.PRNGKey(2))
+    w = jnp.ones((2, 64, 64))
+    dropped = np.asarray(seen[-1](w))
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    assert 0.4 < (dropped == 0).mean() < 0.6
+    layer(x, mask)  # inference: no key
+    assert seen[-1] is None or np.array_equal(np.asarray(seen[-1](w)), np.asarray(w))

@@ -83,6 +83,20 @@ def test_attention_matches_reference_and_mask(key):
     assert jnp.all(jnp.isfinite(att(x, mask=m)))
 
 
+def test_attention_weights_dropout_acts_on_the_weights(key):
+    """`weights_dropout` scales the attention weights before they weight the values (as torch's
+    MultiheadAttention(dropout=p)), not the logits or the output: the output minus the projection's bias
+    is linear in the weights, and zeroed weights leave only the bias."""
+    k1, k2 = jax.random.split(key)
+    att = MultiHeadAttention(8, 2, key=k1)
+    x = jax.random.normal(k2, (5, 8))
+    mask = jnp.tril(jnp.ones((5, 5), bool))
+    plain = att(x, mask=mask) - att.o.bias
+    np.testing.assert_allclose(att(x, mask=mask, weights_dropout=lambda w: 2.0 * w) - att.o.bias, 2 * plain, atol=1e-5)
+    np.testing.assert_allclose(att(x, mask=mask, weights_dropout=jnp.zeros_like), jnp.broadcast_to(att.o.bias, (5, 8)),
+                               atol=1e-6)
+
+
 def test_attention_permutation_equivariance(key):
     att = MultiHeadAttention(8, 4, key=key)
     x = jax.random.normal(key, (6, 8))
