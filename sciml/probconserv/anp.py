@@ -12,10 +12,11 @@ original's 989,826:
   cross-attention blocks whose query is Linear(x_target) and key is Linear(x_context);
 - decoder: [r, z, Linear(x_target)] -> 3 x (Linear(3h -> 3h) + ReLU) -> mean and std = softplus + 1e-3.
 
-Deviations from the original: no dropout (the original's attention dropout of 0.1 only adds noise at
-this scale); the inputs (t, x) are mapped affinely to [0, 1]^2 inside the model (`input_range`), because
-the Stefan time axis spans only [0, 0.1]; derivatives with respect to the physical (t, x) (SoftC) are
-unaffected since the scaling is part of the differentiated function.
+Deviations from the original: dropout is off by default (`dropout=0.0`; the original drops out the
+attention weights and each attention block's output at 0.1, which only adds noise at our scale), and when
+on, the SoftC penalty's decoder runs without it; the inputs (t, x) are mapped affinely to [0, 1]^2 inside
+the model (`input_range`), because the Stefan time axis spans only [0, 0.1]; derivatives with respect to
+the physical (t, x) (SoftC) are unaffected since the scaling is part of the differentiated function.
 
 Reference: Kim et al., "Attentive Neural Processes", ICLR 2019 (Sec. 3, Fig. 2); Hansen et al., ICML 2023,
 Sec. 3 (ANP as the unconstrained model of ProbConserv).
@@ -23,10 +24,14 @@ Sec. 3 (ANP as the unconstrained model of ProbConserv).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from sciml.nn.dropout import bernoulli
 
 MIN_STD = 1e-3  # the decoder's floor on the predicted standard deviation (as in the original)
 
@@ -58,29 +63,49 @@ class AttentionBlock(eqx.Module):
         self.num_heads = num_heads
 
     def __call__(
-        self, query: Float[Array, "nq h"], keys: Float[Array, "nk h"], values: Float[Array, "nk h"]
+        self,
+        query: Float[Array, "nq h"],
+        keys: Float[Array, "nk h"],
+        values: Float[Array, "nk h"],
+        *,
+        dropout: float = 0.0,
+        key: PRNGKeyArray | None = None,
     ) -> Float[Array, "nq h"]:
+        """`key` (training) drops out the attention weights and the block's output at rate `dropout`."""
         nh = self.num_heads
+        k_att, k_out = (None, None) if key is None or dropout == 0 else jax.random.split(key)
 
         def heads(x, w):  # [n, h] -> [heads, n, h / heads]: head-major layout keeps the matmuls batched
             return (x @ w.T).reshape(x.shape[0], nh, -1).transpose(1, 0, 2)
 
         q, k, v = heads(query, self.wq.weight), heads(keys, self.wk.weight), heads(values, self.wv.weight)
         logits = (q @ k.transpose(0, 2, 1)) / jnp.sqrt(q.shape[-1])
-        att = _softmax_matmul(logits, v).transpose(1, 0, 2).reshape(query.shape[0], -1)
+        drop_weights = None if k_att is None else (lambda w: _dropout(w, dropout, k_att))
+        att = _softmax_matmul(logits, v, drop_weights).transpose(1, 0, 2).reshape(query.shape[0], -1)
         h = jnp.concatenate([query, att], axis=-1) @ self.out.weight.T + self.out.bias
+        if k_out is not None:
+            h = _dropout(h, dropout, k_out)
         return jax.vmap(self.norm)(h + query)
 
 
-def _softmax_matmul(logits: Float[Array, "h q k"], v: Float[Array, "h k d"]) -> Float[Array, "h q d"]:
-    """softmax(logits) @ v, normalising after the matmul.
+def _dropout(x: Array, rate: float, key: PRNGKeyArray) -> Array:
+    """Inverted dropout: each entry kept with probability 1 - rate and scaled by 1 / (1 - rate)."""
+    keep = 1.0 - rate
+    return jnp.where(bernoulli(key, keep, x.shape), x / keep, 0.0)
+
+
+def _softmax_matmul(
+    logits: Float[Array, "h q k"], v: Float[Array, "h k d"], drop: Callable[[Array], Array] | None = None
+) -> Float[Array, "h q d"]:
+    """softmax(logits) @ v, normalising after the matmul; `drop(softmax(logits)) @ v` with an
+    element-wise `drop` (dropout of the weights, which commutes with the row normalisation).
 
     Same values as jax.nn.softmax(logits) @ v, but its backward pass was 2-4x faster on CPU here
     (jax.nn.softmax's custom JVP and the division of the large [q, k] array dominated the step).
     Subtracting the gradient-stopped row max is exact because softmax is shift invariant.
     """
     e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-    return (e @ v) / e.sum(-1, keepdims=True)
+    return ((e if drop is None else drop(e)) @ v) / e.sum(-1, keepdims=True)
 
 
 def _dense(layer: eqx.nn.Linear, x: Float[Array, "n i"]) -> Float[Array, "n o"]:
@@ -106,11 +131,11 @@ class LatentEncoder(eqx.Module):
         self.logvar = eqx.nn.Linear(dim, dim, key=k[5])
 
     def __call__(
-        self, x: Float[Array, "n dx"], y: Float[Array, "n dy"]
+        self, x: Float[Array, "n dx"], y: Float[Array, "n dy"], *, dropout: float = 0.0, key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " h"], Float[Array, " h"]]:
         s = _dense(self.embed, jnp.concatenate([x, y], axis=-1))
-        for block in self.blocks:
-            s = block(s, s, s)
+        for block, k in zip(self.blocks, _split(key, len(self.blocks))):
+            s = block(s, s, s, dropout=dropout, key=k)
         s = jax.nn.relu(self.hidden(s.mean(0)))
         return self.mu(s), self.logvar(s)
 
@@ -133,22 +158,29 @@ class DeterministicEncoder(eqx.Module):
         self.target_proj = eqx.nn.Linear(dim_x, dim, key=k[6])
 
     def encode_context(
-        self, xc: Float[Array, "nc dx"], yc: Float[Array, "nc dy"]
+        self, xc: Float[Array, "nc dx"], yc: Float[Array, "nc dy"], *, dropout: float = 0.0,
+        key: PRNGKeyArray | None = None,
     ) -> tuple[Float[Array, "nc h"], Float[Array, "nc h"]]:
         """Keys and values of the cross-attention; computed once and shared by all queries."""
         s = _dense(self.embed, jnp.concatenate([xc, yc], axis=-1))
-        for block in self.self_blocks:
-            s = block(s, s, s)
+        for block, k in zip(self.self_blocks, _split(key, len(self.self_blocks))):
+            s = block(s, s, s, dropout=dropout, key=k)
         return _dense(self.context_proj, xc), s
 
     def query(
-        self, keys: Float[Array, "nc h"], values: Float[Array, "nc h"], xq: Float[Array, "nq dx"]
+        self, keys: Float[Array, "nc h"], values: Float[Array, "nc h"], xq: Float[Array, "nq dx"], *,
+        dropout: float = 0.0, key: PRNGKeyArray | None = None,
     ) -> Float[Array, "nq h"]:
         """The deterministic representation r(x_q); each query row is independent of the others."""
         q = _dense(self.target_proj, xq)
-        for block in self.cross_blocks:
-            q = block(q, keys, values)
+        for block, k in zip(self.cross_blocks, _split(key, len(self.cross_blocks))):
+            q = block(q, keys, values, dropout=dropout, key=k)
         return q
+
+
+def _split(key: PRNGKeyArray | None, n: int) -> list:
+    """n keys, or n Nones without a key (no dropout)."""
+    return [None] * n if key is None else list(jax.random.split(key, n))
 
 
 class Decoder(eqx.Module):
@@ -187,6 +219,7 @@ class ANP(eqx.Module):
     decoder: Decoder
     input_low: tuple[float, ...] = eqx.field(static=True)
     input_high: tuple[float, ...] = eqx.field(static=True)
+    dropout: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -196,6 +229,7 @@ class ANP(eqx.Module):
         dim_x: int = 2,
         dim_y: int = 1,
         input_range: tuple[tuple[float, float], ...] | None = None,
+        dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
         if hidden < 1 or hidden % num_heads:
@@ -210,32 +244,39 @@ class ANP(eqx.Module):
         self.decoder = Decoder(dim_x, dim_y, hidden, key=kdec)
         self.input_low = tuple(float(lo) for lo, _ in input_range)
         self.input_high = tuple(float(hi) for _, hi in input_range)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
 
     def normalise(self, x: Float[Array, "n dx"]) -> Float[Array, "n dx"]:
         lo, hi = jnp.asarray(self.input_low), jnp.asarray(self.input_high)
         return (x - lo) / (hi - lo)
 
+    # `dropout_key` (training only): drop out at the model's `dropout` rate; None, as in inference: never.
+
     def latent_distribution(
-        self, x: Float[Array, "n dx"], y: Float[Array, "n dy"]
+        self, x: Float[Array, "n dx"], y: Float[Array, "n dy"], *, dropout_key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " h"], Float[Array, " h"]]:
         """Mean and log-variance of q(z | {(x, y)})."""
-        return self.latent(self.normalise(x), y)
+        return self.latent(self.normalise(x), y, dropout=self.dropout, key=dropout_key)
 
     def encode(
-        self, xc: Float[Array, "nc dx"], yc: Float[Array, "nc dy"]
+        self, xc: Float[Array, "nc dx"], yc: Float[Array, "nc dy"], *, dropout_key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, "nc h"], Float[Array, "nc h"]]:
         """Cross-attention keys and values of the context set (shared by every query and z-sample)."""
-        return self.deterministic.encode_context(self.normalise(xc), yc)
+        return self.deterministic.encode_context(self.normalise(xc), yc, dropout=self.dropout, key=dropout_key)
 
     def decode(
         self,
         keys_values: tuple[Float[Array, "nc h"], Float[Array, "nc h"]],
         z: Float[Array, " h"],
         xq: Float[Array, "nq dx"],
+        *,
+        dropout_key: PRNGKeyArray | None = None,
     ) -> tuple[Float[Array, "nq dy"], Float[Array, "nq dy"]]:
         """Predictive mean and standard deviation at the queries for one latent sample z."""
         xn = self.normalise(xq)
-        r = self.deterministic.query(*keys_values, xn)
+        r = self.deterministic.query(*keys_values, xn, dropout=self.dropout, key=dropout_key)
         return self.decoder(r, z, xn)
 
     def __call__(
@@ -282,11 +323,15 @@ def anp_elbo_loss(
     Returns (loss, aux, (keys_values, z)) so that SoftC can reuse the encodings.
     Reference: Kim et al. 2019, Eq. 4 (ANP training objective); ProbConserv code `ANP.forward`.
     """
-    mu_c, lv_c = model.latent_distribution(xc, yc)
-    mu_t, lv_t = model.latent_distribution(xt, yt)
+    # With dropout on, four more keys (one per pass below); without, `key` draws z as it always has.
+    drop = [None] * 4
+    if model.dropout > 0:
+        key, *drop = jax.random.split(key, 5)
+    mu_c, lv_c = model.latent_distribution(xc, yc, dropout_key=drop[0])
+    mu_t, lv_t = model.latent_distribution(xt, yt, dropout_key=drop[1])
     z = mu_t + jnp.exp(0.5 * lv_t) * jax.random.normal(key, mu_t.shape)
-    kv = model.encode(xc, yc)
-    mean, std = model.decode(kv, z, xt)
+    kv = model.encode(xc, yc, dropout_key=drop[2])
+    mean, std = model.decode(kv, z, xt, dropout_key=drop[3])
     nll = -jnp.sum(gaussian_logpdf(yt, mean, std))
     kl = gaussian_kl(mu_t, lv_t, mu_c, lv_c)
     return nll + kl, {"nll": nll, "kl": kl}, (kv, z)

@@ -53,6 +53,7 @@ class ProbConservTask(Task):
     method: str = "anp"  # anp | softc (HardC and ProbConserv are applied to the trained ANP)
     width: int = 32  # hidden width of the ANP (the original uses 128)
     num_heads: int = 4
+    dropout: float = 0.0  # of the attention weights and attention-block outputs in training (the original: 0.1)
     context_t: int = 10  # contexts: context_t stratified times x context_x sorted positions
     context_x: int = 10
     target_t: int = 10
@@ -83,7 +84,7 @@ class ProbConservTask(Task):
         if self.width % self.num_heads:
             raise ValueError(f"width ({self.width}) must be divisible by num_heads ({self.num_heads})")
         check_ranges(self, eval_nx={"ge": 2}, softc_points={"ge": 0}, softc_weight={"ge": 0},
-                     num_valid_functions={"ge": 0})
+                     num_valid_functions={"ge": 0}, dropout={"ge": 0, "lt": 1})
         for sg in self.sigma_g_sweep:
             check_range("sigma_g_sweep", sg, gt=0)
 
@@ -95,7 +96,7 @@ class ProbConservTask(Task):
 
     def init(self, *, key: PRNGKeyArray) -> ANP:
         return ANP(hidden=self.width, num_heads=self.num_heads, input_range=(self.case.t_range, self.case.x_range),
-                   key=key)
+                   dropout=self.dropout, key=key)
 
     def train_params(self) -> np.ndarray:
         rng = np.random.default_rng([self.data_seed, TRAIN_PARAMS_STREAM])

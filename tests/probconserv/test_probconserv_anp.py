@@ -127,3 +127,46 @@ def test_bad_model_arguments():
         ANP(hidden=10, num_heads=4, key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="input_range"):
         ANP(hidden=8, num_heads=2, input_range=((0.0, 1.0),), key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="dropout must be in"):
+        ANP(hidden=8, num_heads=2, dropout=1.0, key=jax.random.PRNGKey(0))
+
+
+def test_weight_dropout_commutes_with_the_late_softmax_normalisation():
+    """The ANP's attention normalises after the matmul; dropping out the weights there must equal
+    drop(softmax(logits)) @ v, the original's order (dropout after the softmax, before the values)."""
+    from sciml.probconserv.anp import _softmax_matmul
+
+    logits = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 7))
+    v = jax.random.normal(jax.random.PRNGKey(1), (2, 7, 3))
+    mask = jax.random.bernoulli(jax.random.PRNGKey(2), 0.7, logits.shape)
+    drop = lambda w: jnp.where(mask, w / 0.7, 0.0)  # noqa: E731
+    np.testing.assert_allclose(_softmax_matmul(logits, v, drop), drop(jax.nn.softmax(logits)) @ v, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_anp_dropout_only_in_training_and_zero_rate_keeps_the_old_loss(small):
+    """With dropout on, the training loss is noisy (another key, another value) while every pass without a
+    dropout key (evaluation, prediction) is the model without dropout; at rate 0 the loss draws z from
+    the key as before dropout existed, so trainings without dropout (every recorded run) are unchanged."""
+    base, xc, yc, xt, yt = small
+    dropped = ANP(hidden=16, num_heads=4, input_range=((0.0, 0.1), (0.0, 1.0)), dropout=0.3, key=jax.random.PRNGKey(0))
+    dropped = eqx.tree_at(lambda m: (m.latent, m.deterministic, m.decoder), dropped,
+                          (base.latent, base.deterministic, base.decoder))
+    for a, b in zip(jax.tree_util.tree_leaves(base.encode(xc, yc)), jax.tree_util.tree_leaves(dropped.encode(xc, yc))):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(base.latent_distribution(xc, yc)[0], dropped.latent_distribution(xc, yc)[0])
+    key = jax.random.PRNGKey(5)
+    assert not np.allclose(dropped.encode(xc, yc, dropout_key=key)[1], dropped.encode(xc, yc)[1])
+    # The loss drops out: at two nonzero rates the keys split alike (same z), so only the dropout differs.
+    half = ANP(hidden=16, num_heads=4, input_range=((0.0, 0.1), (0.0, 1.0)), dropout=0.5, key=jax.random.PRNGKey(0))
+    half = eqx.tree_at(lambda m: (m.latent, m.deterministic, m.decoder), half,
+                       (base.latent, base.deterministic, base.decoder))
+    assert anp_elbo_loss(dropped, xc, yc, xt, yt, key=key)[0] != anp_elbo_loss(half, xc, yc, xt, yt, key=key)[0]
+    # Rate 0: z = mu_t + sigma_t * normal(key), the loss's own formula before dropout.
+    mu_t, lv_t = base.latent_distribution(xt, yt)
+    z = mu_t + jnp.exp(0.5 * lv_t) * jax.random.normal(key, mu_t.shape)
+    mean, std = base.decode(base.encode(xc, yc), z, xt)
+    mu_c, lv_c = base.latent_distribution(xc, yc)
+    expected = -jnp.sum(-0.5 * ((yt - mean) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi))
+    expected += gaussian_kl(mu_t, lv_t, mu_c, lv_c)
+    np.testing.assert_allclose(anp_elbo_loss(base, xc, yc, xt, yt, key=key)[0], expected, rtol=1e-5)
