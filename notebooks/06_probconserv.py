@@ -38,9 +38,9 @@
 # functions, SoftC's residual on 25 random targets per function instead of all 100, a 101-point grid and
 # 30 latent samples instead of 201 and 100. The ANP maps (t, x) to [0, 1]^2 inside the network (Stefan's
 # time axis is [0, 0.1]) and trains without dropout (the original drops out its attention weights and
-# attention-block outputs at 0.1; `task.dropout=0.1` does the same). Front positions are drawn per latent sample (a stratified
-# draw from the mixture) rather than from one Gaussian with averaged moments. Everything else (data,
-# metrics, update) follows the original code; see `sciml/probconserv/*.py` docstrings.
+# attention-block outputs at 0.1; `task.dropout=0.1` does the same). Front positions are drawn per latent
+# sample (a stratified draw from the mixture) rather than from one Gaussian with averaged moments.
+# Everything else (data, metrics, update) follows the original code; see `sciml/probconserv/*.py` docstrings.
 
 # %% tags=["parameters"]
 equations = ["stefan", "pme", "heat"]            # the three GPME cases (hard, medium, easy)
