@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from sciml.nn.dropout import bernoulli
+from sciml.nn.dropout import dropout
 
 MIN_STD = 1e-3  # the decoder's floor on the predicted standard deviation (as in the original)
 
@@ -89,9 +89,8 @@ class AttentionBlock(eqx.Module):
 
 
 def _dropout(x: Array, rate: float, key: PRNGKeyArray) -> Array:
-    """Inverted dropout: each entry kept with probability 1 - rate and scaled by 1 / (1 - rate)."""
-    keep = 1.0 - rate
-    return jnp.where(bernoulli(key, keep, x.shape), x / keep, 0.0)
+    """Inverted dropout at `rate` in training (sciml.nn's fast-mask `dropout`)."""
+    return dropout(eqx.nn.Dropout(rate), x, key=key, inference=False)
 
 
 def _softmax_matmul(
