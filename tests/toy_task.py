@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciml.nn import MLP
+from sciml.nn.dropout import bernoulli
 from sciml.runner import Task, register_task
 
 TRUE_W = np.array([[1.5, -2.0], [0.5, 1.0], [-1.0, 0.25]], np.float32)
@@ -28,6 +29,7 @@ class ToyRegression(Task):
     fail: bool = False  # raise at init (tests sweep failure reporting)
     eval_size: int = 256  # held-out points of the evaluation (tests re-evaluation with overrides)
     figure: bool = False  # write a small figure in evaluate (tests TensorBoard images)
+    dropout: float = 0.0  # inverted dropout of the inputs with sciml.nn.dropout (tests train.dropout_masks)
 
     def init(self, *, key):
         if self.fail:
@@ -41,7 +43,10 @@ class ToyRegression(Task):
         return {"x": x, "y": y, "step": np.full((self.batch_size,), step, np.int32)}
 
     def loss(self, model, batch, *, key):
-        pred = jax.vmap(model)(batch["x"])
+        x, keep = batch["x"], 1 - self.dropout
+        if self.dropout:
+            x = jnp.where(bernoulli(key, keep, x.shape), x / keep, 0)
+        pred = jax.vmap(model)(x)
         mse = jnp.mean((pred - batch["y"]) ** 2)
         if self.nan_at_step >= 0:
             mse = jnp.where(batch["step"][0] >= self.nan_at_step, jnp.nan, mse)

@@ -29,6 +29,7 @@ from jaxtyping import PyTree
 from tqdm.auto import tqdm
 
 from sciml.files import dumps, read_jsonl, write_atomic, write_json
+from sciml.nn.dropout import dropout_masks
 from sciml.params import count_params
 from sciml.runner import provenance
 from sciml.runner.checkpoint import Checkpoints
@@ -119,11 +120,13 @@ class Trainer:
         return shard_local_batch(process_slice(batch, self.mesh.size, index, count), self.mesh)
 
     def _loss(self, model, batch, key):
-        """The task's loss in the configured compute precision; loss and aux come back in float32."""
+        """The task's loss in the configured compute precision and dropout masks; loss and aux come back in
+        float32."""
         dtype = _COMPUTE_DTYPES[self.config.train.precision]
         if dtype != jnp.float32:
             model, batch = _cast_floats(model, dtype), _cast_floats(batch, dtype)
-        loss, aux = self.task.loss(model, batch, key=key)
+        with dropout_masks(self.config.train.dropout_masks):  # read while the step is traced
+            loss, aux = self.task.loss(model, batch, key=key)
         return loss.astype(jnp.float32), _cast_floats(aux, jnp.float32)
 
     def _make_step(self):

@@ -86,6 +86,24 @@ def test_bfloat16_compute_follows_the_float32_loss_curve_and_keeps_float32_weigh
     assert {x.dtype for x in _leaves(bf16.model)} == {np.dtype("float32")}
 
 
+def test_dropout_masks_setting_reaches_its_own_trainers_step_only():
+    """train.dropout_masks=hash must change the step's masks (so its loss), and only that trainer's: default
+    trainers built before it and run after it must still draw threefry masks, bit for bit."""
+    cfg = lambda masks=None: load_config(_with(task={"dropout": 0.5},  # noqa: E731
+                                               train={} if masks is None else {"dropout_masks": masks}))
+    default, threefry, hashed = Trainer(cfg()), Trainer(cfg("threefry")), Trainer(cfg("hash"))
+
+    def first_loss(trainer):
+        state = trainer.place(trainer.init_state())
+        _, m = trainer.step(jnp.asarray(0), state, trainer.device_batch(0))
+        return float(m["loss"])
+
+    losses = [first_loss(t) for t in (default, threefry, hashed)]
+    assert losses[0] == losses[1] and losses[2] != losses[1]
+    with pytest.raises(ConfigError, match="dropout_masks"):
+        cfg("philox")
+
+
 # ------------------------------------------------------------------------ validation, selection, early stopping
 
 
