@@ -66,6 +66,7 @@ class TrainConfig:
     alternate: tuple[str, ...] = ()  # parameter groups updated on alternating steps (task.param_labels)
     accumulate: int = 1  # micro-batches per optimiser step (gradient accumulation); = a K-times larger batch
     precision: str = "float32"  # float32 | bfloat16 (bf16 compute; float32 master weights and optimiser state)
+    dropout_masks: str = "threefry"  # threefry (jax.random's masks) | hash (faster on CPU, other masks)
 
     validate_every: int = 0  # validation loss on the task's held-out batch every N steps; 0 = off
     select: str = ""  # metric that picks the best checkpoint (e.g. val/loss, eval/fd); "" = keep latest only
