@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from sciml.nn.dropout import MASK_KINDS
 from sciml.runner.task import task_class
 from sciml.validate import check_choice, check_ranges
 
@@ -67,7 +68,6 @@ class TrainConfig:
     accumulate: int = 1  # micro-batches per optimiser step (gradient accumulation); = a K-times larger batch
     precision: str = "float32"  # float32 | bfloat16 (bf16 compute; float32 master weights and optimiser state)
     dropout_masks: str = "threefry"  # threefry (jax.random's masks) | hash (faster on CPU, other masks)
-
     validate_every: int = 0  # validation loss on the task's held-out batch every N steps; 0 = off
     select: str = ""  # metric that picks the best checkpoint (e.g. val/loss, eval/fd); "" = keep latest only
     select_mode: str = "min"  # min | max: which direction of `select` is better
@@ -80,7 +80,7 @@ class TrainConfig:
                      log_every={"ge": 0}, eval_every={"ge": 0}, checkpoint_every={"ge": 0}, keep={"ge": 1},
                      accumulate={"ge": 1}, validate_every={"ge": 0}, patience={"ge": 0})
         check_choice("train.precision", self.precision, ("float32", "bfloat16"), error=ConfigError)
-        check_choice("train.dropout_masks", self.dropout_masks, ("threefry", "hash"), error=ConfigError)
+        check_choice("train.dropout_masks", self.dropout_masks, MASK_KINDS, error=ConfigError)
         check_choice("train.select_mode", self.select_mode, ("min", "max"), error=ConfigError)
         if self.select and not self.select.startswith(("val/", "eval/")):
             raise ConfigError(f"train.select must name a val/ or eval/ metric (e.g. val/loss), got {self.select!r}")
