@@ -12,7 +12,7 @@ for the same key (checked in tests/nn/test_nn_dropout.py); keys of another PRNG 
 
 Opt-in, `with dropout_masks("hash"):` (the runner's `train.dropout_masks=hash`): masks from a keyed
 integer hash of each element's index instead, two rounds of MurmurHash3's 32-bit finaliser, about
-9x cheaper than Threefry's 20 rounds on CPU. Its masks are as random for dropout's purpose (each
+4x cheaper than Threefry's 20 rounds on CPU (benchmarks/nn.yaml). Its masks are as random for dropout's purpose (each
 element kept with probability q, independently of its neighbours and of other keys; checked in
 tests/nn/test_nn_dropout.py) but not the same masks, so a run's numbers change with it.
 References: Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3" (Threefry-2x32);
