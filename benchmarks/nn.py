@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from sciml.nn.dropout import bernoulli, dropout_masks
+from sciml.nn.dropout import dropout_masks, inverted_dropout
 
 
 def dropout(rows: int = 24000, cols: int = 1024, masks: str = "threefry", rate: float = 0.1):
@@ -12,13 +12,12 @@ def dropout(rows: int = 24000, cols: int = 1024, masks: str = "threefry", rate: 
     The default shape is one FIM feed-forward activation at the original's size (8 x 30 x 100 tokens, 1,024 wide);
     benchmarks/README.md, "Dropout masks from a hash"."""
     x = jnp.ones((rows, cols))
-    keep = 1 - rate
 
     def apply(key, x):
         if masks == "none":
-            return x / keep
+            return x / (1 - rate)
         with dropout_masks(masks):
-            return jnp.where(bernoulli(key, keep, x.shape), x / keep, 0)
+            return inverted_dropout(x, rate, key)
 
     f = jax.jit(apply)
     key = jax.random.key(0)

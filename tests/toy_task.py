@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciml.nn import MLP
-from sciml.nn.dropout import bernoulli
+from sciml.nn.dropout import inverted_dropout
 from sciml.runner import Task, register_task
 
 TRUE_W = np.array([[1.5, -2.0], [0.5, 1.0], [-1.0, 0.25]], np.float32)
@@ -43,9 +43,7 @@ class ToyRegression(Task):
         return {"x": x, "y": y, "step": np.full((self.batch_size,), step, np.int32)}
 
     def loss(self, model, batch, *, key):
-        x, keep = batch["x"], 1 - self.dropout
-        if self.dropout:
-            x = jnp.where(bernoulli(key, keep, x.shape), x / keep, 0)
+        x = inverted_dropout(batch["x"], self.dropout, key) if self.dropout else batch["x"]
         pred = jax.vmap(model)(x)
         mse = jnp.mean((pred - batch["y"]) ** 2)
         if self.nan_at_step >= 0:

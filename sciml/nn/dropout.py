@@ -120,11 +120,17 @@ def bernoulli(key: PRNGKeyArray, p: float | Array, shape: tuple[int, ...]) -> Ar
     return uniform < p
 
 
+def inverted_dropout(x: Array, rate: float | Array, key: PRNGKeyArray) -> Array:
+    """Dropout in training: each entry kept with probability 1 - rate (a `bernoulli` mask) and scaled by
+    1 / (1 - rate), as `eqx.nn.Dropout` and `torch.nn.Dropout` do."""
+    keep = 1 - rate
+    return jnp.where(bernoulli(key, keep, x.shape), x / keep, 0)
+
+
 def dropout(layer: eqx.nn.Dropout, x: Array, *, key: PRNGKeyArray | None, inference: bool) -> Array:
     """`layer(x, key=key, inference=inference)` with the same mask, drawn faster (see the module doc)."""
     if inference or key is None or (isinstance(layer.p, (int, float)) and layer.p == 0):
         return layer(x, key=key, inference=inference)
     if not isinstance(layer.p, (int, float)) or (_mask_kind.get() == "threefry" and random_bits(key, (1,)) is None):
         return layer(x, key=key, inference=inference)
-    q = 1 - jax.lax.stop_gradient(layer.p)
-    return jnp.where(bernoulli(key, q, x.shape), x / q, 0)
+    return inverted_dropout(x, jax.lax.stop_gradient(layer.p), key)

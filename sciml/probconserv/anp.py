@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from sciml.nn.dropout import dropout
+from sciml.nn.dropout import inverted_dropout
 
 MIN_STD = 1e-3  # the decoder's floor on the predicted standard deviation (as in the original)
 
@@ -80,17 +80,12 @@ class AttentionBlock(eqx.Module):
 
         q, k, v = heads(query, self.wq.weight), heads(keys, self.wk.weight), heads(values, self.wv.weight)
         logits = (q @ k.transpose(0, 2, 1)) / jnp.sqrt(q.shape[-1])
-        drop_weights = None if k_att is None else (lambda w: _dropout(w, dropout, k_att))
+        drop_weights = None if k_att is None else (lambda w: inverted_dropout(w, dropout, k_att))
         att = _softmax_matmul(logits, v, drop_weights).transpose(1, 0, 2).reshape(query.shape[0], -1)
         h = jnp.concatenate([query, att], axis=-1) @ self.out.weight.T + self.out.bias
         if k_out is not None:
-            h = _dropout(h, dropout, k_out)
+            h = inverted_dropout(h, dropout, k_out)
         return jax.vmap(self.norm)(h + query)
-
-
-def _dropout(x: Array, rate: float, key: PRNGKeyArray) -> Array:
-    """Inverted dropout at `rate` in training (sciml.nn's fast-mask `dropout`)."""
-    return dropout(eqx.nn.Dropout(rate), x, key=key, inference=False)
 
 
 def _softmax_matmul(
