@@ -66,6 +66,41 @@ def test_returned_state_is_passed_on_without_flattening_it_again(monkeypatch):
     assert calls == [1]
 
 
+class Mixed(eqx.Module):
+    """Arrays with non-array leaves between them (a callable field that is not static, a Python float)."""
+
+    weight: jax.Array
+    act: object
+    bias: jax.Array
+    scale: float
+
+    def __call__(self, x):
+        return self.act(x @ self.weight.T + self.bias) * self.scale
+
+
+def test_returned_state_keeps_non_array_leaves_in_place_between_its_arrays():
+    def step(step_index, model, batch):
+        arrays, static = eqx.partition(model, eqx.is_array)
+        def loss(p):
+            return jnp.mean((eqx.combine(p, static)(batch["x"]) - batch["y"]) ** 2)
+
+        value, grads = jax.value_and_grad(loss)(arrays)
+        arrays = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, arrays, grads)
+        return eqx.combine(arrays, static), {"loss": value}
+
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    model = Mixed(jax.random.normal(k1, (3, 4)), jnp.tanh, jax.random.normal(k2, (3,)), 0.5)
+    reference = eqx.filter_jit(step)
+    flat = CompiledStep(step)
+    a, b = model, model
+    for i, batch in enumerate(_batches(3)):
+        a, _ = reference(jnp.asarray(i), a, batch)
+        b, _ = flat(jnp.asarray(i), b, batch)
+    assert b.act is jnp.tanh and b.scale == 0.5
+    np.testing.assert_array_equal(a.weight, b.weight)
+    np.testing.assert_array_equal(a.bias, b.bias)
+
+
 def test_a_state_of_another_structure_is_refused():
     flat = CompiledStep(_sgd_step)
     flat(jnp.asarray(0), _model(), _batches(1)[0])
