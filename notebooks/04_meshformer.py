@@ -497,3 +497,60 @@ if done:
                        f"mean all-rollout RMSE): {len(better)} of {len(larger)} recorded"
                        + (f"; not recorded yet: {', '.join(label(m) for m in missing)}" if missing else "") + ".")
     display(Markdown("\n".join(verdict)))
+
+# %% [markdown]
+# ### Twice as long: is 40,000 steps MeshGraphNet's plateau?
+# The plateau verdict above is one of a schedule whose learning rate decays to zero at 40,000 steps. Two more
+# MeshGraphNet runs, one per seed, train twice as long (`train.steps=80000`, the same schedule stretched over
+# the whole run, `LONGER` below; evaluated every 4,000 steps), recorded as `converged80k_mgn_seed<seed>`. The
+# rule, fixed before these runs ended: if doubling the training lowers the seed-mean whole-rollout RMSE by
+# under 10%, the 40,000-step runs stand for a plateau of longer training too; otherwise the tables above
+# understate what MeshGraphNet reaches on this data.
+
+# %%
+LONGER = [o for o in CONVERGED if not o.startswith(("train.steps=", "train.eval_every="))] + [
+    "train.steps=80000", "train.eval_every=4000"]
+longer = {}  # seed -> {"final", "curve", "loss"}
+for seed in recorded_seeds:
+    r = recorded_run("experiments/meshformer/mgn.yaml", f"converged80k_mgn_seed{seed}", LONGER + [f"train.seed={seed}"],
+                     results_dir=results_dir, rerun=rerun_recorded, runs_dir=runs_dir)
+    if r is not None and ("mgn", seed) in recorded:
+        longer[seed] = {"final": r.final, "loss": r.history("loss"),
+                        "curve": [(x["step"], x["eval/rollout_rmse_all"]) for x in r.metrics
+                                  if "eval/rollout_rmse_all" in x]}
+print(f"{len(longer)} recorded 80,000-step MeshGraphNet runs:", ", ".join(f"seed{s}" for s in longer) or "none")
+
+if longer:
+    fig, axes = plot.figure(2, size=4.2)
+    for seed, rec in longer.items():
+        ls = "-" if seed == recorded_seeds[0] else "--"
+        short = recorded["mgn", seed]
+        axes[0, 0].plot(*zip(*[(s, x["eval/rollout_rmse_all"]) for s, x in short["curve"]]), color="C0", ls=ls,
+                        label=f"40,000 steps, seed {seed}")
+        axes[0, 0].plot(*zip(*rec["curve"]), color="C3", ls=ls, label=f"80,000 steps, seed {seed}")
+        axes[0, 1].plot(*windowed(*short["loss"]), color="C0", ls=ls)
+        axes[0, 1].plot(*windowed(*rec["loss"]), color="C3", ls=ls)
+    nc_all = next(iter(longer.values()))["final"]["rollout_rmse_all_no_change"]
+    axes[0, 0].axhline(nc_all / 2, color="k", lw=1, ls=":", label="half of no change")
+    axes[0, 0].set(xlabel="step", ylabel="whole-rollout RMSE (held out)", yscale="log", title="MeshGraphNet")
+    axes[0, 1].set(xlabel="step", ylabel="training loss (1,000-step mean)", yscale="log", title="training loss")
+    axes[0, 0].legend(fontsize=6)
+    plt.show()
+    lines = ["| metric | 40,000 steps: mean (sd) | 80,000 steps: mean (sd) | change |", "|---|---|---|---|"]
+    for c, key in METRICS.items():
+        a = np.array([recorded["mgn", s]["final"][key] for s in longer])
+        b = np.array([rec["final"][key] for rec in longer.values()])
+        lines.append(f"| {c} | {a.mean():.3f} ({a.std():.3f}) | {b.mean():.3f} ({b.std():.3f}) | "
+                     f"{b.mean() / a.mean() - 1:+.0%} |")
+    display(Markdown("\n".join(lines)))
+    a = np.mean([recorded["mgn", s]["final"]["rollout_rmse_all"] for s in longer])
+    b = np.mean([rec["final"]["rollout_rmse_all"] for rec in longer.values()])
+    gain = 1 - b / a
+    drops = [late_gain(*windowed(*rec["loss"])) for rec in longer.values()]
+    display(Markdown(
+        f"- **40,000 steps {'is' if gain < 0.10 else 'is not'} MeshGraphNet's plateau here** (rule: doubling the "
+        f"training lowers the seed-mean whole-rollout RMSE by under 10%): {a:.3f} -> {b:.3f} "
+        f"({b / a - 1:+.0%}, {len(longer)} seed{'s' if len(longer) > 1 else ''}).\n"
+        f"- The 80,000-step runs' training loss {'has' if max(drops) < 0.05 else 'has not'} plateaued by the rule "
+        f"above (last-quarter drop of the 1,000-step mean under 5%): " + ", ".join(f"{d:.1%}" for d in drops) + "."
+    ))

@@ -61,3 +61,17 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
         assert (f"Larger transformers better than MeshGraphNet over rollouts: "
                 f"{'holds' if better == len(larger) else 'does not hold'}** (rule: every larger transformer has a "
                 f"lower mean all-rollout RMSE): {better} of {len(larger)} recorded.") in text
+    # The 80,000-step MeshGraphNet runs (results/meshformer/converged80k_mgn_seed*), once recorded, are compared with
+    # the 40,000-step ones, and the plateau verdict is formatted from their seed means by its rule.
+    results = repo / "results/meshformer"
+    longer = {p.parent.name.removeprefix("converged80k_mgn_seed"): json.loads(p.read_text())
+              for p in sorted(results.glob("converged80k_mgn_seed*/final.json"))}
+    if not longer:
+        assert "0 recorded 80,000-step MeshGraphNet runs" in text
+    else:
+        a = sum(json.loads((results / f"converged_mgn_seed{s}/final.json").read_text())["rollout_rmse_all"]
+                for s in longer) / len(longer)
+        b = sum(f["rollout_rmse_all"] for f in longer.values()) / len(longer)
+        assert (f"**40,000 steps {'is' if 1 - b / a < 0.10 else 'is not'} MeshGraphNet's plateau here** (rule: "
+                f"doubling the training lowers the seed-mean whole-rollout RMSE by under 10%): {a:.3f} -> {b:.3f} "
+                f"({b / a - 1:+.0%}, {len(longer)} seed{'s' if len(longer) > 1 else ''})") in text
