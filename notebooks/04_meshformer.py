@@ -554,3 +554,10 @@ if longer:
         f"- The 80,000-step runs' training loss {'has' if max(drops) < 0.05 else 'has not'} plateaued by the rule "
         f"above (last-quarter drop of the 1,000-step mean under 5%): " + ", ".join(f"{d:.1%}" for d in drops) + "."
     ))
+    if gain >= 0.10:  # what the comparisons above then mean: every model there trained for the same number of steps
+        lengths = sorted({int(rec["final"]["step"]) for rec in recorded.values()})
+        display(Markdown(
+            f"- So the comparisons above are at equal training length ({', '.join(f'{n:,}' for n in lengths)} "
+            f"steps for every recorded model), not at each model's plateau: MeshGraphNet kept improving past it, and "
+            "no transformer was trained longer, so whether the transformers gain as much is not known here."
+        ))

@@ -75,3 +75,5 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
         assert (f"**40,000 steps {'is' if 1 - b / a < 0.10 else 'is not'} MeshGraphNet's plateau here** (rule: "
                 f"doubling the training lowers the seed-mean whole-rollout RMSE by under 10%): {a:.3f} -> {b:.3f} "
                 f"({b / a - 1:+.0%}, {len(longer)} seed{'s' if len(longer) > 1 else ''})") in text
+        # If 40,000 steps is not the plateau, the notebook says the model comparisons are at equal length instead.
+        assert ("So the comparisons above are at equal training length (40,000 steps" in text) == (1 - b / a >= 0.10)
