@@ -67,7 +67,7 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
     longer = {p.parent.name.removeprefix("converged80k_mgn_seed"): json.loads(p.read_text())
               for p in sorted(results.glob("converged80k_mgn_seed*/final.json"))}
     if not longer:
-        assert "0 recorded 80,000-step MeshGraphNet runs" in text
+        assert "80,000-step runs of MeshGraphNet: 0 recorded" in text
     else:
         a = sum(json.loads((results / f"converged_mgn_seed{s}/final.json").read_text())["rollout_rmse_all"]
                 for s in longer) / len(longer)
@@ -77,3 +77,19 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
                 f"({b / a - 1:+.0%}, {len(longer)} seed{'s' if len(longer) > 1 else ''})") in text
         # If 40,000 steps is not the plateau, the notebook says the model comparisons are at equal length instead.
         assert ("So the comparisons above are at equal training length (40,000 steps" in text) == (1 - b / a >= 0.10)
+    # The smallest transformer's 80,000-step runs (converged80k_transformer_small_seed*), once recorded, are judged
+    # against MeshGraphNet's 80,000-step runs of the same seeds by the accuracy rule (at most 10% higher).
+    small = {p.parent.name.removeprefix("converged80k_transformer_small_seed"): json.loads(p.read_text())
+             for p in sorted(results.glob("converged80k_transformer_small_seed*/final.json"))}
+    both = [s for s in small if s in longer]
+    if not both:
+        assert not any(f"At 80,000 steps the smallest transformer {w} MeshGraphNet" in text
+                       for w in ("matches", "does not match"))
+    else:
+        ratio = sum(small[s]["rollout_rmse_all"] for s in both) / sum(longer[s]["rollout_rmse_all"] for s in both)
+        assert (f"At 80,000 steps the smallest transformer {'matches' if ratio <= 1.1 else 'does not match'} "
+                f"MeshGraphNet over the whole rollout** (rule: mean all-rollout RMSE at most 10% higher; "
+                f"seed{'s' if len(both) > 1 else ''} {', '.join(both)}); its RMSE relative to MeshGraphNet's: ") in text
+        assert f"all-rollout RMSE {ratio:.2f}x" in text
+    if not small:
+        assert "80,000-step runs of the smallest transformer: 0 recorded" in text
