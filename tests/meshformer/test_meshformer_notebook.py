@@ -93,3 +93,15 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
         assert f"all-rollout RMSE {ratio:.2f}x" in text
     if not small:
         assert "80,000-step runs of the smallest transformer: 0 recorded" in text
+    # The 64 x 4 transformer's 80,000-step runs, once recorded, are compared with MeshGraphNet's of the same seeds.
+    medium = {p.parent.name.removeprefix("converged80k_transformer_seed"): json.loads(p.read_text())
+              for p in sorted(results.glob("converged80k_transformer_seed*/final.json"))}
+    both = [s for s in medium if s in longer]
+    if both:
+        x = sum(medium[s]["rollout_rmse_all"] for s in both) / len(both)
+        v = sum(longer[s]["rollout_rmse_all"] for s in both) / len(both)
+        assert (f"- transformer (64 x 4) at 80,000 steps (seed{'s' if len(both) > 1 else ''} {', '.join(both)}): "
+                f"all-rollout RMSE {x:.3f}; {'lower' if x < v else 'not lower'} than MeshGraphNet's at 80,000 steps, "
+                f"same seeds ({v:.3f}") in text
+    else:
+        assert "transformer (64 x 4) at 80,000 steps (seed" not in text
