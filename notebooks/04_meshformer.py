@@ -526,7 +526,7 @@ for m in NAMES:
                                          if "eval/rollout_rmse_all" in x]}
 for m, name in NAMES.items():
     seeds = [s for mm, s in longer if mm == m]
-    print(f"80,000-step runs of {name}: {len(seeds)} recorded", f"(seeds {', '.join(map(str, seeds))})" * bool(seeds))
+    print(f"80,000-step runs of {name}: {len(seeds)} recorded" + f" (seeds {', '.join(map(str, seeds))})" * bool(seeds))
 
 
 def longer_values(m, key):
