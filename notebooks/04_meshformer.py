@@ -598,7 +598,7 @@ if longer:
             verdict.append(f"- {label(m)} at 80,000 steps (seed{'s' if len(seeds) > 1 else ''} "
                            f"{', '.join(map(str, seeds))}): all-rollout RMSE {x:.3f}; "
                            f"{'lower' if x < v else 'not lower'} than MeshGraphNet's at 80,000 steps, same seeds "
-                           f"({v:.3f}, {1 - x / v:+.0%}).")
+                           f"({v:.3f}; {x / v:.2f}x).")
     if gain.get("mgn", 0.0) >= 0.10:  # what the comparisons above then mean: every model trained equally long
         lengths = sorted({int(rec["final"]["step"]) for rec in recorded.values()})
         again = [NAMES[m] for m in models if m != "mgn" and paired(m)]
