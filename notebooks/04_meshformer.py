@@ -571,7 +571,10 @@ if longer:
         verdict.append(
             f"- **40,000 steps {'is' if gain[m] < 0.10 else 'is not'} {NAMES[m]}'s plateau here** (rule: doubling "
             f"the training lowers the seed-mean whole-rollout RMSE by under 10%): {a:.3f} -> {b:.3f} "
-            f"({b / a - 1:+.0%}, {n} seed{'s' if n > 1 else ''}).\n"
+            f"({b / a - 1:+.0%}, {n} seed{'s' if n > 1 else ''})"
+            + ("; the rule counts a rise as a plateau, but longer training made the whole rollout worse" if b > a
+               else "")
+            + ".\n"
             f"- {NAMES[m][0].upper() + NAMES[m][1:]}, 80,000 steps: the training loss "
             f"{'has' if max(drops) < 0.05 else 'has not'} plateaued by the rule above (last-quarter drop of the "
             "1,000-step mean under 5%): "

@@ -105,3 +105,9 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
                 f"same seeds ({v:.3f}") in text
     else:
         assert "transformer (64 x 4) at 80,000 steps (seed" not in text
+    # The equal-length line names the transformers compared again at 80,000 steps.
+    again = [n for n, runs in (("the smallest transformer", small), ("the 64 x 4 transformer", medium))
+             if any(s in longer for s in runs)]
+    if again and "So the comparisons above are at equal training length" in text:
+        assert (f"MeshGraphNet kept improving past it, and {' and '.join(again)} {'is' if len(again) == 1 else 'are'} "
+                "compared with it again at 80,000 steps") in text
