@@ -93,21 +93,30 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
         assert f"all-rollout RMSE {ratio:.2f}x" in text
     if not small:
         assert "80,000-step runs of the smallest transformer: 0 recorded" in text
-    # The 64 x 4 transformer's 80,000-step runs, once recorded, are compared with MeshGraphNet's of the same seeds.
-    medium = {p.parent.name.removeprefix("converged80k_transformer_seed"): json.loads(p.read_text())
-              for p in sorted(results.glob("converged80k_transformer_seed*/final.json"))}
-    both = [s for s in medium if s in longer]
-    if both:
-        x = sum(medium[s]["rollout_rmse_all"] for s in both) / len(both)
-        v = sum(longer[s]["rollout_rmse_all"] for s in both) / len(both)
-        assert (f"- transformer (64 x 4) at 80,000 steps (seed{'s' if len(both) > 1 else ''} {', '.join(both)}): "
-                f"all-rollout RMSE {x:.3f}; {'lower' if x < v else 'not lower'} than MeshGraphNet's at 80,000 steps, "
-                f"same seeds ({v:.3f}") in text
-    else:
-        assert "transformer (64 x 4) at 80,000 steps (seed" not in text
+    # A larger transformer's 80,000-step runs, once recorded, are compared with MeshGraphNet's and the smallest
+    # transformer's of the same seeds and length.
+    medium = {}
+    for m, name in (("transformer", "transformer (64 x 4)"), ("transformer_khop2", "transformer, 2-hop")):
+        medium[m] = {p.parent.name.removeprefix(f"converged80k_{m}_seed"): json.loads(p.read_text())
+                     for p in sorted(results.glob(f"converged80k_{m}_seed*/final.json"))}
+        both = [s for s in medium[m] if s in longer]
+        if not both:
+            assert f"{name} at 80,000 steps (seed" not in text
+            continue
+        x, v = (sum(runs[s]["rollout_rmse_all"] for s in both) / len(both) for runs in (medium[m], longer))
+        line = (f"- {name} at 80,000 steps (seed{'s' if len(both) > 1 else ''} {', '.join(both)}): all-rollout RMSE "
+                f"{x:.3f}; {'lower' if x < v else 'not lower'} than MeshGraphNet's at 80,000 steps, same seeds "
+                f"({v:.3f}; {x / v:.2f}x)")
+        if all(s in small for s in both):
+            w = sum(small[s]["rollout_rmse_all"] for s in both) / len(both)
+            line += (f"; {'lower' if x < w else 'not lower'} than the smallest transformer's, same length and seeds "
+                     f"({w:.3f}; {x / w:.2f}x).")
+        assert line in text
     # The equal-length line names the transformers compared again at 80,000 steps.
-    again = [n for n, runs in (("the smallest transformer", small), ("the 64 x 4 transformer", medium))
-             if any(s in longer for s in runs)]
+    trained = (("the smallest transformer", small), ("the 64 x 4 transformer", medium["transformer"]),
+               ("the 2-hop transformer", medium["transformer_khop2"]))
+    again = [n for n, runs in trained if any(s in longer for s in runs)]
     if again and "So the comparisons above are at equal training length" in text:
-        assert (f"MeshGraphNet kept improving past it, and {' and '.join(again)} {'is' if len(again) == 1 else 'are'} "
+        named = ", ".join(again[:-1]) + " and " + again[-1] if len(again) > 1 else again[0]
+        assert (f"MeshGraphNet kept improving past it, and {named} {'is' if len(again) == 1 else 'are'} "
                 "compared with it again at 80,000 steps") in text
