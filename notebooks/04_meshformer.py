@@ -606,6 +606,13 @@ if longer:
                            f"({v:.3f}; {x / v:.2f}x)"
                            + (f"; {'lower' if x < w else 'not lower'} than the smallest transformer's, same length "
                               f"and seeds ({w:.3f}; {x / w:.2f}x)" if w is not None else "") + ".")
+    last = {k: np.array([v for _, v in rec["curve"][-3:]]) for k, rec in longer.items()}  # the learning rate ~0 there
+    moves = [np.ptp(v) / v.mean() for v in last.values()]
+    verdict.append(
+        f"- How much one evaluation says: over the last three evaluations of each 80,000-step run "
+        f"({', '.join(f'{s:,}' for s, _ in next(iter(longer.values()))['curve'][-3:])} steps), the whole-rollout "
+        f"RMSE moves by {min(moves):.0%} to {max(moves):.0%} of its mean (max - min, {len(moves)} runs), so a "
+        "difference between two models' final numbers smaller than that is within what one evaluation moves.")
     if gain.get("mgn", 0.0) >= 0.10:  # what the comparisons above then mean: every model trained equally long
         lengths = sorted({int(rec["final"]["step"]) for rec in recorded.values()})
         again = [NAMES[m] for m in models if m != "mgn" and paired(m)]

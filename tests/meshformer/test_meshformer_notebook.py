@@ -112,6 +112,15 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
             line += (f"; {'lower' if x < w else 'not lower'} than the smallest transformer's, same length and seeds "
                      f"({w:.3f}; {x / w:.2f}x).")
         assert line in text
+    # The spread of each 80,000-step run's last three evaluations says how much one final number can be trusted.
+    curves = []
+    for f in sorted(results.glob("converged80k_*_seed*/metrics.jsonl")):
+        rows = [json.loads(line) for line in f.read_text().splitlines()]
+        curves.append([r["eval/rollout_rmse_all"] for r in rows if "eval/rollout_rmse_all" in r][-3:])
+    if curves:
+        moves = [(max(c) - min(c)) / (sum(c) / len(c)) for c in curves]
+        assert (f"the whole-rollout RMSE moves by {min(moves):.0%} to {max(moves):.0%} of its mean (max - min, "
+                f"{len(moves)} runs)") in text
     # The equal-length line names the transformers compared again at 80,000 steps.
     trained = (("the smallest transformer", small), ("the 64 x 4 transformer", medium["transformer"]),
                ("the 2-hop transformer", medium["transformer_khop2"]))
