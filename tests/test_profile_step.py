@@ -1,0 +1,57 @@
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+_spec = importlib.util.spec_from_file_location("profile_step", REPO / "benchmarks" / "profile_step.py")
+profile_step = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(profile_step)
+
+
+def _hlo(fn, *args) -> str:
+    return jax.jit(fn).lower(*args).compile().as_text()
+
+
+def test_matrix_product_flops_count_the_contracted_size_not_an_output_size():
+    x, w = jnp.ones((96, 40)), jnp.ones((40, 24))
+    hlo = _hlo(lambda x, w: jnp.tanh(x @ w), x, w)
+    comps = profile_step.parse_hlo(hlo)
+    dots = [(c, n) for c, defs in comps.items() for n, (_, op, _) in defs.items() if op in ("dot", "fusion")
+            and profile_step.classify(comps, n)[0] == "matrix product"]
+    assert dots, hlo
+    flops = sum(profile_step.classify(comps, n)[1] for c, n in dots if c.startswith("main"))
+    assert flops == 2 * 96 * 40 * 24
+
+
+def test_a_transpose_is_a_copy_and_a_row_sum_a_reduction_not_element_wise_work():
+    comps = profile_step.parse_hlo(_hlo(lambda x: (x.T * 1.0, x.sum(1)), jnp.ones((64, 32))))
+    (entry,) = [defs for name, defs in comps.items() if name.startswith("main")]
+    kinds = {profile_step.classify(comps, n)[0] for n, (_, op, _) in entry.items() if op not in ("parameter", "tuple")}
+    assert {"transpose/copy", "reduction"} <= kinds, kinds
+
+
+def test_profiled_thunks_join_the_compiled_program(tmp_path):
+    """The trace's event names must be the HLO's instruction names, or every kind would read zero."""
+    x, w = jnp.ones((512, 256)), jnp.ones((256, 256))
+    fn = jax.jit(lambda x, w: jax.nn.relu(x @ w) @ w)
+    hlo = fn.lower(x, w).compile().as_text()
+    fn(x, w).block_until_ready()
+    with jax.profiler.trace(str(tmp_path)):
+        for _ in range(2):
+            fn(x, w).block_until_ready()
+    summary = profile_step.summarise(profile_step.trace_durations(str(tmp_path)), hlo, steps=2)
+    products = summary["kinds"]["matrix product"]
+    assert products["ms"] > 0 and products["gflop"] == pytest.approx(2 * 2 * 512 * 256 * 256 / 1e9)
+    assert summary["ops"][0]["ms"] >= summary["ops"][-1]["ms"]
+
+
+def test_ab_rejects_options_that_are_not_an_object_of_objects():
+    out = subprocess.run([sys.executable, "benchmarks/profile_step.py", "fm_demo_independent", "--ab", '["x"]'],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode != 0 and "JSON object of objects" in out.stderr
