@@ -10,7 +10,8 @@ The entry's training step (a `config` entry of `benchmarks/*.yaml`) runs a few t
 time), then `--steps` times under the profiler. Each XLA:CPU thunk
 (one HLO instruction of the compiled program: a fusion, a library product, a copy) is a trace event;
 their durations are summed per instruction and per kind (matrix product, transpose/copy, element-wise,
-reduction, gather, scatter, convolution, other). XLA runs independent thunks at once, so the thunk time
+reduction, gather, scatter, convolution, other; a loop's or a call's own event, which spans its body's
+thunks, is left out of the sums). XLA runs independent thunks at once, so the thunk time
 of a step can exceed its wall time. For matrix products the floating-point work is counted from the HLO
 shapes (2 x output size x contracted size), so their achieved GFLOP/s inside the step can stand beside
 `matmul_peak_2048` (`benchmarks/calibration.yaml`). Caveat: products that XLA:CPU hands to Eigen rather
@@ -39,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("matrix product", "convolution", "transpose/copy", "element-wise", "reduction", "gather", "scatter",
-         "other")
+         "other", "control flow")
 _MOVES = {"parameter", "constant", "bitcast", "reshape", "broadcast", "transpose", "copy", "slice",
           "concatenate", "pad", "dynamic-slice", "dynamic-update-slice", "iota", "get-tuple-element", "tuple"}
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+)\s*=\s*(.+?)\s+([a-z][\w\-]*)\((.*)$")
@@ -106,7 +107,9 @@ def classify(comps: dict, name: str) -> tuple[str, float] | None:
     if ops and ops <= _MOVES:
         return ("transpose/copy" if ops & {"transpose", "copy", "concatenate", "pad", "dynamic-update-slice"}
                 else "other"), 0.0
-    if opcode in ("while", "conditional", "call", "custom-call", "all-reduce", "infeed", "outfeed"):
+    if opcode in ("while", "conditional", "call"):
+        return "control flow", 0.0  # its event spans the thunks of its body, which are counted themselves
+    if opcode in ("custom-call", "all-reduce", "infeed", "outfeed"):
         return "other", 0.0
     return "element-wise", 0.0
 
@@ -130,7 +133,8 @@ def summarise(durations_us: dict[str, float], hlo_text: str, steps: int) -> dict
     for v in kinds.values():
         v["gflop_per_s"] = round(v["gflop"] / (v["ms"] / 1e3), 1) if v["gflop"] and v["ms"] else None
     ops.sort(key=lambda o: -o["ms"])
-    return {"thunk_ms": sum(v["ms"] for v in kinds.values()), "kinds": kinds, "ops": ops}
+    thunk_ms = sum(v["ms"] for k, v in kinds.items() if k != "control flow")
+    return {"thunk_ms": thunk_ms, "kinds": kinds, "ops": [o for o in ops if o["kind"] != "control flow"]}
 
 
 def trace_durations(trace_dir: str) -> dict[str, float]:
@@ -237,7 +241,8 @@ def _print_profile(p: dict, top: int) -> None:
     for k, v in sorted(p["kinds"].items(), key=lambda kv: -kv[1]["ms"]):
         if v["count"]:
             rate = f"{v['gflop_per_s']:8.0f}" if v["gflop_per_s"] else " " * 8
-            print(f"{k:16s} {v['ms']:9.1f} {v['ms'] / p['thunk_ms']:6.1%} {v['count']:6d} {v['gflop']:8.1f} {rate}")
+            share = "  body" if k == "control flow" else f"{v['ms'] / p['thunk_ms']:6.1%}"
+            print(f"{k:16s} {v['ms']:9.1f} {share} {v['count']:6d} {v['gflop']:8.1f} {rate}")
     print(f"top {top} thunks:")
     for o in p["ops"][:top]:
         print(f"  {o['ms']:8.2f} ms  {o['kind']:15s} {o['shape'][:40]:40s} {o['name']}")

@@ -51,6 +51,20 @@ def test_profiled_thunks_join_the_compiled_program(tmp_path):
     assert summary["ops"][0]["ms"] >= summary["ops"][-1]["ms"]
 
 
+def test_a_loops_own_event_is_not_counted_beside_the_thunks_of_its_body(tmp_path):
+    x = jnp.ones((256, 256))
+    fn = jax.jit(lambda x: jax.lax.fori_loop(0, 6, lambda i, y: jnp.tanh(y @ x), x))
+    hlo = fn.lower(x).compile().as_text()
+    fn(x).block_until_ready()
+    with jax.profiler.trace(str(tmp_path)):
+        fn(x).block_until_ready()
+    summary = profile_step.summarise(profile_step.trace_durations(str(tmp_path)), hlo, steps=1)
+    kinds = summary["kinds"]
+    assert kinds["control flow"]["count"] >= 1 and kinds["matrix product"]["ms"] > 0
+    assert summary["thunk_ms"] == pytest.approx(sum(v["ms"] for k, v in kinds.items() if k != "control flow"))
+    assert all(o["kind"] != "control flow" for o in summary["ops"])
+
+
 def test_ab_rejects_options_that_are_not_an_object_of_objects():
     out = subprocess.run([sys.executable, "benchmarks/profile_step.py", "fm_demo_independent", "--ab", '["x"]'],
                          cwd=REPO, capture_output=True, text=True)
