@@ -430,7 +430,7 @@ if recorded:
 # %% [markdown]
 # ### Longer: where is the plateau?
 # The same heat ANP trained for 12,000, 24,000 and 48,000 steps (the cosine schedule stretched over them;
-# everything else as `converged_heat.yaml`), two seeds (one, seed 0, at 48,000), recorded as
+# everything else as `converged_heat.yaml`), two seeds, recorded as
 # `longer_heat_anp_seed<seed>` (12,000), `longer4x_heat_anp_seed<seed>` (24,000) and `longer8x_heat_anp_seed<seed>`
 # (48,000) and read when present. Rule: N steps is taken as the plateau when training twice as long lowers the best
 # validation NLL by under 2% of the N-step run's own gain (first validation to best), on every seed recorded at both
