@@ -1,4 +1,5 @@
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,21 @@ def test_ab_rejects_options_that_are_not_an_object_of_objects():
     out = subprocess.run([sys.executable, "benchmarks/profile_step.py", "fm_demo_independent", "--ab", '["x"]'],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode != 0 and "JSON object of objects" in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_profiles_a_real_entry_and_ab_reports_every_variant(tmp_path):
+    """The whole path: entry lookup, the runner's step, the trace after donation, the JSON; and --ab's rounds."""
+    out = subprocess.run([sys.executable, "benchmarks/profile_step.py", "fm_demo_independent", "--steps", "2",
+                          "--json", str(tmp_path / "p.json")], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    p = json.loads((tmp_path / "p.json").read_text())
+    assert p["step_ms"] > 0 and p["kinds"]["matrix product"]["gflop"] > 0
+    assert p["thunk_ms"] == pytest.approx(sum(v["ms"] for k, v in p["kinds"].items() if k != "control flow"))
+    out = subprocess.run([sys.executable, "benchmarks/profile_step.py", "fm_demo_independent", "--steps", "2",
+                          "--rounds", "1", "--ab", '{"no YNNPACK": {"xla_cpu_experimental_ynn_fusion_type": ""}}',
+                          "--json", str(tmp_path / "ab.json")], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    ab = json.loads((tmp_path / "ab.json").read_text())
+    assert set(ab) == {"default", "no YNNPACK"} and all(v["calls"] == 2 and v["median_ms"] > 0 for v in ab.values())
+    assert ab["no YNNPACK"]["options"]["xla_cpu_experimental_ynn_fusion_type"] == ""
