@@ -429,30 +429,59 @@ if recorded:
 
 # %% [markdown]
 # ### Longer: where is the plateau?
-# The same heat ANP trained for 12,000, 24,000 and 48,000 steps (the cosine schedule stretched over them;
-# everything else as `converged_heat.yaml`), two seeds, recorded as
-# `longer_heat_anp_seed<seed>` (12,000), `longer4x_heat_anp_seed<seed>` (24,000) and `longer8x_heat_anp_seed<seed>`
-# (48,000) and read when present. Rule: N steps is taken as the plateau when training twice as long lowers the best
-# validation NLL by under 2% of the N-step run's own gain (first validation to best), on every seed recorded at both
-# lengths. At each length the last lines say whether
+# The same heat ANP trained for 12,000, 24,000, 48,000 and 96,000 steps (the cosine schedule stretched over them;
+# everything else as `converged_heat.yaml`), recorded as `longer_heat_anp_seed<seed>` (12,000),
+# `longer4x_heat_anp_seed<seed>` (24,000), `longer8x_heat_anp_seed<seed>` (48,000) and
+# `longer16x_heat_anp_seed<seed>` (96,000) for the seeds run so far, and read when present. Rule: N steps is taken
+# as the plateau when training twice as long lowers the best validation NLL by under 2% of the N-step run's own gain
+# (first validation to best), on every seed recorded at both lengths. At each length the last lines say whether
 # ProbConserv's update still lowers the ANP's heat MSE (k = 1), by the mean over the seeds recorded at that length.
 
 # %%
 longer_names = {12000: "longer_heat_anp_seed{seed}", 24000: "longer4x_heat_anp_seed{seed}",
-                48000: "longer8x_heat_anp_seed{seed}"}
+                48000: "longer8x_heat_anp_seed{seed}", 96000: "longer16x_heat_anp_seed{seed}"}
 curves = {}  # (steps, seed) -> (validation NLL curve, final); 6,000 steps are the converged_heat runs above
+validation_steps = {}  # (steps, seed) -> the steps of that curve's validations
 for seed in (0, 1):
     if ("heat", "anp", seed) not in recorded:
         continue
     short = recorded["heat", "anp", seed]
-    curves[6000, seed] = (np.array([v for _, v in short["curve"]]), short["final"])
+    validation_steps[6000, seed], nll = np.array(short["curve"], dtype=float).T
+    curves[6000, seed] = (nll, short["final"])
     for n, name in longer_names.items():
         r = recorded_run("experiments/probconserv/converged_heat.yaml", name.format(seed=seed),
                          ["task.method=anp", f"train.seed={seed}", f"train.steps={n}"], results_dir=results_dir,
                          rerun=rerun_recorded, runs_dir=runs_dir)
         if r is not None:
-            curves[n, seed] = (r.history("val/nll")[1], r.final)
+            validation_steps[n, seed], nll = r.history("val/nll")
+            curves[n, seed] = (nll, r.final)
 if len({n for n, _ in curves}) > 1:
+    # Left: each run's validation NLL (faint) and its best so far (one colour per length, one line style per seed);
+    # right: the best validation NLL against the training length, where a plateau would show as a flat line.
+    lengths = sorted({n for n, _ in curves})
+    colours = dict(zip(lengths, plt.cm.viridis(np.linspace(0, 0.85, len(lengths)))))
+    fig, axes = plot.figure(ncols=2, size=3.6)
+    for (n, seed), (nll, _) in sorted(curves.items()):
+        style = dict(color=colours[n], ls="-" if seed == 0 else "--")
+        axes[0, 0].plot(validation_steps[n, seed], nll, lw=0.5, alpha=0.3, **style)
+        axes[0, 0].plot(validation_steps[n, seed], np.minimum.accumulate(nll), lw=1.2,
+                        label=f"{n:,} steps" if seed == 0 else None, **style)
+    floor = min(nll.min() for nll, _ in curves.values())
+    axes[0, 0].set(xscale="log", xlabel="step", ylabel="validation NLL, best so far", title="heat ANP",
+                   ylim=(floor - 20, floor + 250))
+    axes[0, 0].legend(fontsize=7, title="solid: seed 0, dashed: seed 1", title_fontsize=7)
+    for seed in (0, 1):
+        ns = [n for n in lengths if (n, seed) in curves]
+        axes[0, 1].plot(ns, [curves[n, seed][0].min() for n in ns], "o-" if seed == 0 else "s--", label=f"seed {seed}")
+    axes[0, 1].set(xscale="log", xlabel="training steps (cosine schedule over all of them)",
+                   ylabel="best validation NLL", title="plateau?")
+    axes[0, 1].set_xticks(lengths, [f"{n // 1000}k" for n in lengths])
+    axes[0, 1].minorticks_off()
+    axes[0, 1].legend(fontsize=7)
+    fig.tight_layout()
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(fig_dir / "heat_anp_plateau.png", dpi=120)
+    plt.show()
     lines = ["| seed | steps | best val NLL | ANP MSE k=1 x1e-4 | ProbConserv MSE k=1 x1e-4 |", "|---" * 5 + "|"]
     for (n, seed), (nll, f) in sorted(curves.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lines.append(f"| {seed} | {n:,} | {nll.min():.1f} | {f['k=1/anp/mse'] / 1e-4:.3g} | "

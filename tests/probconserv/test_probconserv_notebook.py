@@ -10,7 +10,7 @@ from notebook_util import execute_notebook
 @pytest.mark.slow
 def test_probconserv_notebook_runs(repo, tmp_path):
     runs_dir = tmp_path / "runs"
-    # The recorded runs, with the plateau ladder's rungs (6,000 to 48,000 steps of the heat ANP, those recorded).
+    # The recorded runs, with the plateau ladder's rungs (6,000 to 96,000 steps of the heat ANP, those recorded).
     results = tmp_path / "results/probconserv"
     shutil.copytree(repo / "results/probconserv", results)
     extra = ["task.curve_functions=2", "task.curve_times=3", "task.front_draws=16", "task.num_heads=2",
@@ -62,9 +62,9 @@ def test_probconserv_notebook_runs(repo, tmp_path):
             if path.exists() else None
 
     names = {6000: "converged_heat_anp_seed{}", 12000: "longer_heat_anp_seed{}", 24000: "longer4x_heat_anp_seed{}",
-             48000: "longer8x_heat_anp_seed{}"}
+             48000: "longer8x_heat_anp_seed{}", 96000: "longer16x_heat_anp_seed{}"}
     checked = 0
-    for n in (6000, 12000, 24000):
+    for n in (6000, 12000, 24000, 48000):
         fracs = {}
         for seed in (0, 1):
             short, long = nll(names[n].format(seed)), nll(names[2 * n].format(seed))
@@ -76,7 +76,7 @@ def test_probconserv_notebook_runs(repo, tmp_path):
                     "best validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in fracs.items())
                     + f" of the {n:,}-step run's gain.") in text
             checked += 1
-    assert checked >= 2  # 6,000 -> 12,000 and 12,000 -> 24,000 at least (24,000 -> 48,000 once recorded)
+    assert checked >= 3  # 6,000 -> 12,000, 12,000 -> 24,000 and 24,000 -> 48,000 at least (then 48,000 -> 96,000)
     # At each rung, whether ProbConserv's update still lowers the ANP's heat MSE (mean over the seeds at that rung).
     for n in names:
         finals = [json.loads((results / names[n].format(s) / "final.json").read_text()) for s in (0, 1)
@@ -104,3 +104,4 @@ def test_probconserv_notebook_runs(repo, tmp_path):
             assert f"; ProbConserv {'beats' if beats else 'does not beat'} the non-conserving methods" in line
     figs = runs_dir / "probconserv" / "figures"
     assert all((figs / f"stefan_{n}.png").exists() for n in ("profile", "fronts", "ce_vs_t"))
+    assert (figs / "heat_anp_plateau.png").exists()  # the longer runs' curves and best NLL against length
