@@ -434,8 +434,10 @@ if recorded:
 # `longer4x_heat_anp_seed<seed>` (24,000), `longer8x_heat_anp_seed<seed>` (48,000) and
 # `longer16x_heat_anp_seed<seed>` (96,000) for the seeds run so far, and read when present. Rule: N steps is taken
 # as the plateau when training twice as long lowers the best validation NLL by under 2% of the N-step run's own gain
-# (first validation to best), on every seed recorded at both lengths. At each length the last lines say whether
-# ProbConserv's update still lowers the ANP's heat MSE (k = 1), by the mean over the seeds recorded at that length.
+# (first validation to best), on every seed recorded at both lengths. The figure shows each run's validation NLL
+# (faint) with its best so far, and the best against the training length, which would flatten at a plateau. At
+# each length the last lines say whether ProbConserv's update still lowers the ANP's heat MSE (k = 1), by the mean
+# over the seeds recorded at that length.
 
 # %%
 longer_names = {12000: "longer_heat_anp_seed{seed}", 24000: "longer4x_heat_anp_seed{seed}",
