@@ -67,7 +67,7 @@ from IPython.display import Markdown, display
 
 from sciml import plot
 from sciml.data import gpme
-from sciml.probconserv import figures
+from sciml.probconserv import figures, nll_floor
 from sciml.runner import recorded_run, run
 
 plot.style()
@@ -435,15 +435,19 @@ if recorded:
 # `longer16x_heat_anp_seed<seed>` (96,000) for the seeds run so far, and read when present. Rule: N steps is taken
 # as the plateau when training twice as long lowers the best validation NLL by under 2% of the N-step run's own gain
 # (first validation to best), on every seed recorded at both lengths. The figure shows each run's validation NLL
-# (faint) with its best so far, and the best against the training length, which would flatten at a plateau. At
-# each length the last lines say whether ProbConserv's update still lowers the ANP's heat MSE (k = 1), by the mean
-# over the seeds recorded at that length.
+# (faint) with its best so far, and the best against the training length, which would flatten at a plateau. The
+# dotted line is the lowest validation NLL the ANP can reach at all (`nll_floor`): its decoder's standard deviation
+# is at least 1e-3, so each target's NLL is at least log(1e-3) + log(2 pi) / 2, reached only with an exact mean and
+# the std at its floor. So twice the training can gain at most the gap to that line, which bounds the rule's
+# fraction from above. At each length the last lines say whether ProbConserv's update still lowers the ANP's heat
+# MSE (k = 1), by the mean over the seeds recorded at that length.
 
 # %%
 longer_names = {12000: "longer_heat_anp_seed{seed}", 24000: "longer4x_heat_anp_seed{seed}",
                 48000: "longer8x_heat_anp_seed{seed}", 96000: "longer16x_heat_anp_seed{seed}"}
 curves = {}  # (steps, seed) -> (validation NLL curve, final); 6,000 steps are the converged_heat runs above
 validation_steps = {}  # (steps, seed) -> the steps of that curve's validations
+num_targets = set()  # targets per validation function in the longer runs (one value: they share a config)
 for seed in (0, 1):
     if ("heat", "anp", seed) not in recorded:
         continue
@@ -457,7 +461,10 @@ for seed in (0, 1):
         if r is not None:
             validation_steps[n, seed], nll = r.history("val/nll")
             curves[n, seed] = (nll, r.final)
+            num_targets.add(r.task.target_t * r.task.target_x)
 if len({n for n, _ in curves}) > 1:
+    assert len(num_targets) == 1, f"the longer runs validate on different target counts: {num_targets}"
+    lowest = nll_floor(num_targets.pop())  # the decoder's best possible validation NLL
     # Left: each run's validation NLL (faint) and its best so far (one colour per length, one line style per seed);
     # right: the best validation NLL against the training length, where a plateau would show as a flat line.
     lengths = sorted({n for n, _ in curves})
@@ -468,9 +475,11 @@ if len({n for n, _ in curves}) > 1:
         axes[0, 0].plot(validation_steps[n, seed], nll, lw=0.5, alpha=0.3, **style)
         axes[0, 0].plot(validation_steps[n, seed], np.minimum.accumulate(nll), lw=1.2,
                         label=f"{n:,} steps" if seed == 0 else None, **style)
-    floor = min(nll.min() for nll, _ in curves.values())
+    best_all = min(nll.min() for nll, _ in curves.values())
+    for ax, label in zip(axes[0], (None, "floor (exact means, std 1e-3)")):
+        ax.axhline(lowest, color="0.4", ls=":", lw=1, label=label)
     axes[0, 0].set(xscale="log", xlabel="step", ylabel="validation NLL, best so far", title="heat ANP",
-                   ylim=(floor - 20, floor + 250))
+                   ylim=(min(best_all, lowest) - 20, best_all + 250))
     axes[0, 0].legend(fontsize=7, title="solid: seed 0, dashed: seed 1", title_fontsize=7)
     for seed in (0, 1):
         ns = [n for n in lengths if (n, seed) in curves]
@@ -499,6 +508,15 @@ if len({n for n, _ in curves}) > 1:
                            "lowers the best validation NLL by " + ", ".join(f"{v:.1%} (seed {s})" for s, v in
                                                                              fracs.items())
                            + f" of the {n:,}-step run's gain.")
+    for seed in (0, 1):  # the floor bounds what the next doubling of each seed's longest run can gain
+        ns = [n for n, s in curves if s == seed]
+        if ns:
+            nll = curves[max(ns), seed][0]
+            gap = nll.min() - lowest
+            verdict.append(f"- Seed {seed} at {max(ns):,} steps: best validation NLL {nll.min():.1f}, {gap:.1f} above "
+                           f"the floor {lowest:.1f} (dotted line), so training twice as long can lower it by at most "
+                           f"{gap / (nll[0] - nll.min()):.1%} of that run's gain; the rule is sure to be met once this "
+                           "bound falls under 2%.")
     for n in sorted({n for n, _ in curves}):  # does the update still help as the ANP improves?
         fs = [f for (m, _), (_, f) in curves.items() if m == n]
         anp, pc = (np.mean([f[f"k=1/{k}/mse"] for f in fs]) for k in ("anp", "probconserv"))

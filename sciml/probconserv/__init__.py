@@ -10,6 +10,7 @@ from sciml.probconserv.anp import ANP as ANP
 from sciml.probconserv.anp import anp_elbo_loss as anp_elbo_loss
 from sciml.probconserv.anp import gaussian_kl as gaussian_kl
 from sciml.probconserv.anp import mixture_moments as mixture_moments
+from sciml.probconserv.anp import nll_floor as nll_floor
 from sciml.probconserv.anp import predict_samples as predict_samples
 from sciml.probconserv.evaluation import evaluate_tests as evaluate_tests
 from sciml.probconserv.evaluation import front_position as front_position

@@ -24,6 +24,7 @@ Sec. 3 (ANP as the unconstrained model of ProbConserv).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -299,6 +300,15 @@ def gaussian_kl(
 def gaussian_logpdf(y: Array, mean: Array, std: Array) -> Array:
     """Elementwise log N(y | mean, std^2)."""
     return -0.5 * ((y - mean) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2.0 * jnp.pi)
+
+
+def nll_floor(num_targets: int) -> float:
+    """The lowest negative log-likelihood the decoder can reach on `num_targets` points: log N(y | mu, s^2)
+    <= -log s - log(2 pi) / 2 and s >= MIN_STD, so -sum log N >= num_targets * (log MIN_STD + log(2 pi) / 2),
+    reached only with every mean exact and every std at the floor. It bounds what longer training can gain."""
+    if num_targets < 1:
+        raise ValueError(f"num_targets must be >= 1, got {num_targets}")
+    return num_targets * (math.log(MIN_STD) + 0.5 * math.log(2.0 * math.pi))
 
 
 def anp_elbo_loss(

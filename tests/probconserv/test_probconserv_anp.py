@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from sciml.data import gpme
-from sciml.probconserv import ANP, anp_elbo_loss, gaussian_kl, mixture_moments, pde_residual, predict_samples
+from sciml.probconserv import (
+    ANP,
+    anp_elbo_loss,
+    gaussian_kl,
+    mixture_moments,
+    nll_floor,
+    pde_residual,
+    predict_samples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +92,23 @@ def test_elbo_loss_is_finite_and_differentiable(small):
     assert float(loss) == pytest.approx(float(aux["nll"] + aux["kl"]), rel=1e-6)
     leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_inexact_array))
     assert all(np.all(np.isfinite(np.asarray(g))) for g in leaves)
+
+
+def test_nll_floor_is_the_decoders_best_nll(small):
+    # Notebook 06 reads the trained models' validation NLL against this floor: it must be what the decoder
+    # gives with exact means and every std at MIN_STD, and lie below what any other model gives.
+    model, xc, yc, xt, yt = small
+    key = jax.random.PRNGKey(3)
+    _, aux, _ = anp_elbo_loss(model, xc, yc, xt, yt, key=key)
+    assert float(aux["nll"]) > nll_floor(xt.shape[0])
+    # A head that outputs the mean 0.25 and a std at its floor everywhere, on targets all equal to 0.25.
+    exact = eqx.tree_at(lambda m: (m.decoder.head.weight, m.decoder.head.bias), model,
+                        (jnp.zeros_like(model.decoder.head.weight), jnp.array([0.25, -1e4])))
+    _, aux, _ = anp_elbo_loss(exact, xc, yc, xt, jnp.full_like(yt, 0.25), key=key)
+    np.testing.assert_allclose(float(aux["nll"]), nll_floor(xt.shape[0]), rtol=1e-5)
+    assert nll_floor(100) == pytest.approx(-598.88, abs=0.01)  # the heat runs' 10 x 10 targets
+    with pytest.raises(ValueError, match="num_targets"):
+        nll_floor(0)
 
 
 @pytest.mark.parametrize("equation,param", [("heat", 2.0), ("pme", 2.5), ("stefan", 0.6)])

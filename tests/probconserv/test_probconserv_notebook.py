@@ -6,6 +6,8 @@ import shutil
 import pytest
 from notebook_util import execute_notebook
 
+from sciml.probconserv import nll_floor
+
 
 @pytest.mark.slow
 def test_probconserv_notebook_runs(repo, tmp_path):
@@ -77,6 +79,16 @@ def test_probconserv_notebook_runs(repo, tmp_path):
                     + f" of the {n:,}-step run's gain.") in text
             checked += 1
     assert checked >= 3  # 6,000 -> 12,000, 12,000 -> 24,000 and 24,000 -> 48,000 at least (then 48,000 -> 96,000)
+    # The decoder's NLL floor (100 targets: the recorded runs' 10 x 10, not this run's small override) bounds the
+    # next doubling of each seed's longest recorded run.
+    lowest = nll_floor(100)
+    for seed in (0, 1):
+        n = max(n for n in names if nll(names[n].format(seed)))
+        curve = nll(names[n].format(seed))
+        gap = min(curve) - lowest
+        assert (f"- Seed {seed} at {n:,} steps: best validation NLL {min(curve):.1f}, {gap:.1f} above the floor "
+                f"{lowest:.1f} (dotted line), so training twice as long can lower it by at most "
+                f"{gap / (curve[0] - min(curve)):.1%} of that run's gain") in text
     # At each rung, whether ProbConserv's update still lowers the ANP's heat MSE (mean over the seeds at that rung).
     for n in names:
         finals = [json.loads((results / names[n].format(s) / "final.json").read_text()) for s in (0, 1)
