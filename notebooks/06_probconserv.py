@@ -429,10 +429,10 @@ if recorded:
 
 # %% [markdown]
 # ### Longer: where is the plateau?
-# The same heat ANP trained for 12,000, 24,000, 48,000 and 96,000 steps (the cosine schedule stretched over them;
-# everything else as `converged_heat.yaml`), recorded as `longer_heat_anp_seed<seed>` (12,000),
-# `longer4x_heat_anp_seed<seed>` (24,000), `longer8x_heat_anp_seed<seed>` (48,000) and
-# `longer16x_heat_anp_seed<seed>` (96,000) for the seeds run so far, and read when present. Rule: N steps is taken
+# The same heat ANP trained for 12,000 to 192,000 steps (the cosine schedule stretched over them; everything else
+# as `converged_heat.yaml`), recorded as `longer_heat_anp_seed<seed>` (12,000), `longer4x_heat_anp_seed<seed>`
+# (24,000), `longer8x_heat_anp_seed<seed>` (48,000), `longer16x_heat_anp_seed<seed>` (96,000) and
+# `longer32x_heat_anp_seed<seed>` (192,000) for the seeds run so far, and read when present. Rule: N steps is taken
 # as the plateau when training twice as long lowers the best validation NLL by under 2% of the N-step run's own gain
 # (first validation to best), on every seed recorded at both lengths. The figure shows each run's validation NLL
 # (faint) with its best so far, and the best against the training length, which would flatten at a plateau. The
@@ -444,7 +444,8 @@ if recorded:
 
 # %%
 longer_names = {12000: "longer_heat_anp_seed{seed}", 24000: "longer4x_heat_anp_seed{seed}",
-                48000: "longer8x_heat_anp_seed{seed}", 96000: "longer16x_heat_anp_seed{seed}"}
+                48000: "longer8x_heat_anp_seed{seed}", 96000: "longer16x_heat_anp_seed{seed}",
+                192000: "longer32x_heat_anp_seed{seed}"}
 curves = {}  # (steps, seed) -> (validation NLL curve, final); 6,000 steps are the converged_heat runs above
 validation_steps = {}  # (steps, seed) -> the steps of that curve's validations
 num_targets = set()  # targets per validation function in the longer runs (one value: they share a config)

@@ -12,7 +12,7 @@ from sciml.probconserv import nll_floor
 @pytest.mark.slow
 def test_probconserv_notebook_runs(repo, tmp_path):
     runs_dir = tmp_path / "runs"
-    # The recorded runs, with the plateau ladder's rungs (6,000 to 96,000 steps of the heat ANP, those recorded).
+    # The recorded runs, with the plateau ladder's rungs (6,000 to 192,000 steps of the heat ANP, those recorded).
     results = tmp_path / "results/probconserv"
     shutil.copytree(repo / "results/probconserv", results)
     extra = ["task.curve_functions=2", "task.curve_times=3", "task.front_draws=16", "task.num_heads=2",
@@ -64,9 +64,10 @@ def test_probconserv_notebook_runs(repo, tmp_path):
             if path.exists() else None
 
     names = {6000: "converged_heat_anp_seed{}", 12000: "longer_heat_anp_seed{}", 24000: "longer4x_heat_anp_seed{}",
-             48000: "longer8x_heat_anp_seed{}", 96000: "longer16x_heat_anp_seed{}"}
+             48000: "longer8x_heat_anp_seed{}", 96000: "longer16x_heat_anp_seed{}",
+             192000: "longer32x_heat_anp_seed{}"}
     checked = 0
-    for n in (6000, 12000, 24000, 48000):
+    for n in (6000, 12000, 24000, 48000, 96000):
         fracs = {}
         for seed in (0, 1):
             short, long = nll(names[n].format(seed)), nll(names[2 * n].format(seed))
