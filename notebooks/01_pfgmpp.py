@@ -75,7 +75,7 @@ from sciml.pfgmpp import (
     num_function_evals,
     resampled_fd_floor,
 )
-from sciml.runner import recorded_run, run
+from sciml.runner import recorded_run, run, training_summary
 from sciml.timing import time_calls
 
 t_start = time.time()
@@ -269,6 +269,7 @@ for D in recorded_Ds:
         if r is not None:
             recorded[str(D), seed] = r
 print(f"{len(recorded)} recorded runs:", ", ".join(f"D={D}/seed{s}" for D, s in recorded) or "none")
+print("What they cost:", training_summary(recorded.values()))
 rec_Ds = list(dict.fromkeys(D for D, _ in recorded))
 if recorded:  # the perturbations the recorded runs were evaluated with
     rec_task = next(iter(recorded.values())).task

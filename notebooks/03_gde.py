@@ -74,7 +74,7 @@ import yaml
 from IPython.display import Image, Markdown, display
 
 from sciml.gde import bures_w2, ddpm_schedule, fit_gaussian, gaussian_eps_loss
-from sciml.runner import recorded_run, run
+from sciml.runner import recorded_run, run, training_summary
 
 started = time.perf_counter()
 common = [
@@ -284,6 +284,7 @@ for cfg, enc, seed in recorded_runs:
     if r is not None:
         recorded[cfg, enc, seed] = r
 print(f"{len(recorded)} recorded runs:", ", ".join(f"{c}/{e}/seed{s}" for c, e, s in recorded) or "none")
+print("What they cost:", training_summary(recorded.values()))
 if recorded:
     fig, ax = plt.subplots(1, 1, figsize=(4.2, 3))
     for (cfg, enc, seed), rec in recorded.items():

@@ -74,7 +74,7 @@ from IPython.display import Markdown, display
 from sciml import plot
 from sciml.data.cylinder_flow import cache_directory
 from sciml.meshformer.evaluation import rollout_per_step_mse, rollout_rmse
-from sciml.runner import load_config, recorded_run, run
+from sciml.runner import load_config, recorded_run, run, training_summary
 
 plot.style()
 LABELS = {
@@ -331,6 +331,7 @@ CONVERGED = ["task.num_train=64", "task.num_test=8", "task.h_min=0.015", "task.h
              "train.keep=2"]
 
 recorded = {}  # (model, seed) -> {"final", "dir", "curve": [(step, eval metrics)], "loss": (steps, values)}
+read_runs = []  # every recorded run this notebook reads, for what they cost to train
 for m in recorded_models:
     for seed in recorded_seeds:
         r = recorded_run(f"experiments/meshformer/{m}.yaml", f"converged_{m}_seed{seed}",
@@ -338,6 +339,7 @@ for m in recorded_models:
                          runs_dir=runs_dir)
         if r is None:
             continue
+        read_runs.append(r)
         rows = r.metrics
         recorded[m, seed] = {
             "final": r.final,
@@ -523,12 +525,14 @@ for m in NAMES:
                          LONGER + [f"train.seed={seed}"], results_dir=results_dir, rerun=rerun_recorded,
                          runs_dir=runs_dir)
         if r is not None and (m, seed) in recorded:
+            read_runs.append(r)
             longer[m, seed] = {"final": r.final, "loss": r.history("loss"),
                                "curve": [(x["step"], x["eval/rollout_rmse_all"]) for x in r.metrics
                                          if "eval/rollout_rmse_all" in x]}
 for m, name in NAMES.items():
     seeds = [s for mm, s in longer if mm == m]
     print(f"80,000-step runs of {name}: {len(seeds)} recorded" + f" (seeds {', '.join(map(str, seeds))})" * bool(seeds))
+print("What the 40,000- and 80,000-step runs cost:", training_summary(read_runs))
 
 
 def longer_values(m, key):

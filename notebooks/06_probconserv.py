@@ -68,7 +68,7 @@ from IPython.display import Markdown, display
 from sciml import plot
 from sciml.data import gpme
 from sciml.probconserv import figures, nll_floor
-from sciml.runner import recorded_run, run
+from sciml.runner import recorded_run, run, training_summary
 
 plot.style()
 started = time.perf_counter()
@@ -301,10 +301,11 @@ display(Markdown("\n".join(verdict)))
 # width 128 and batch 250 reach a lower plateau is not shown; how much lower it could be at most is (the
 # floor under "Longer" below holds for any width and batch: it comes from the decoder's std floor). The runs
 # are recorded under `results_dir` (each with its `PROVENANCE.md`: commit and command) and read from there;
-# `rerun_recorded = True` trains them again.
+# `rerun_recorded = True` trains them again. The last line of "Longer" below says what they cost to train.
 
 # %%
 recorded = {}  # (eq, method, seed) -> {"final": ..., "curve": [(step, val/nll)]}
+read_runs = []  # every recorded run this notebook reads, for what they cost to train
 for eq in recorded_equations:
     for method in ("anp", "softc"):
         for seed in (0, 1):
@@ -313,6 +314,7 @@ for eq in recorded_equations:
                              rerun=rerun_recorded, runs_dir=runs_dir)
             if r is not None:
                 recorded[eq, method, seed] = {"final": r.final, "curve": list(zip(*r.history("val/nll")))}
+                read_runs.append(r)
 found = [eq for eq in recorded_equations if any(e == eq for e, _, _ in recorded)]  # equations with recorded runs
 print(f"{len(recorded)} recorded runs:", ", ".join(f"{e}/{m}/seed{s}" for e, m, s in recorded) or "none")
 
@@ -465,6 +467,7 @@ for seed in (0, 1):
             validation_steps[n, seed], nll = r.history("val/nll")
             curves[n, seed] = (nll, r.final)
             num_targets.add(r.task.target_t * r.task.target_x)
+            read_runs.append(r)
 if len({n for n, _ in curves}) > 1:
     assert len(num_targets) == 1, f"the longer runs validate on different target counts: {num_targets}"
     lowest = nll_floor(num_targets.pop())  # the decoder's best possible validation NLL
@@ -527,6 +530,8 @@ if len({n for n, _ in curves}) > 1:
                        f"mean over seeds) is {pc / 1e-4:.3g}e-4 against the ANP's {anp / 1e-4:.3g}e-4: "
                        f"{'lower' if pc < anp else 'not lower'} ({pc / anp - 1:+.1%}).")
     display(Markdown("\n".join(verdict)))
+print("The runs trained again above:" if rerun_recorded else "The recorded runs read above:",
+      training_summary(read_runs))
 
 # %%
 total = (time.perf_counter() - started) / 60

@@ -8,6 +8,7 @@ from sciml.runner.config import TrainConfig as TrainConfig
 from sciml.runner.config import load_config as load_config
 from sciml.runner.devices import initialise_distributed as initialise_distributed
 from sciml.runner.recorded import recorded_run as recorded_run
+from sciml.runner.recorded import training_summary as training_summary
 from sciml.runner.sweep import sweep as sweep
 from sciml.runner.task import Task as Task
 from sciml.runner.task import register_task as register_task

@@ -264,6 +264,21 @@ class Run:
         rows = [m for m in self.metrics if key in m]
         return np.array([m["step"] for m in rows]), np.array([m[key] for m in rows])
 
+    def training_hours(self) -> tuple[float, float]:
+        """(typical, wall): the hours the training loop took, from the step rates in metrics.jsonl.
+
+        `wall` adds up every logged interval, so pauses, a crowded machine and each start's first step
+        count; `typical` is the steps trained over the median logged rate, which such stretches barely
+        move. Steps an interruption lost (after the last checkpoint) are not in the log, so not counted.
+        """
+        prev, steps, seconds, rates = 0, 0, 0.0, []
+        for m in self.metrics:  # a resume truncates the log to its checkpoint, so the rows' steps only grow
+            if "steps_per_s" in m:
+                steps, seconds = steps + m["step"] - prev, seconds + (m["step"] - prev) / m["steps_per_s"]
+                rates.append(m["steps_per_s"])
+                prev = m["step"]
+        return (steps / float(np.median(rates)) / 3600 if rates else 0.0), seconds / 3600
+
 
 def _local_mesh():
     return jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.local_devices()[:1])

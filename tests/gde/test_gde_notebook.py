@@ -11,6 +11,8 @@ from notebook_util import execute_notebook
 
 from sciml.gde import ddpm_schedule, gaussian_eps_loss
 from sciml.gde.task import GDETask
+from sciml.runner import training_summary
+from sciml.runner.train import load
 
 
 @pytest.mark.slow
@@ -45,6 +47,9 @@ def test_gde_notebook_executes(repo, tmp_path):
         assert ("recon_gmm_ot_loss" if f.parent.name.startswith("gmm") else "recon_w2") in json.loads(f.read_text())
     text = out.read_text()
     assert "| normal_d2 | GDE (ResNet) |" in text and "notebook wall time" in text
+    # What the paper-scale runs it read (all those copied above) cost to train.
+    read = [load(p) for p in sorted((tmp_path / "results/gde").glob("paper_*_seed*"))]
+    assert "What they cost: " + training_summary(read) in text
     # The verdict is formatted from this run's results, with the rule that decides each word.
     f = next(json.loads(p.read_text()) for p in finals if p.parent.name.startswith("normal_d2_resnet"))
     assert "(rule: Spearman at least the original's 0.96 - 0.05)" in text

@@ -5,6 +5,9 @@ import json
 import pytest
 from notebook_util import execute_notebook
 
+from sciml.runner import training_summary
+from sciml.runner.train import load
+
 # Same tiny data as test_meshformer_training.py (generated once per session).
 TINY_DATA = [
     "task.num_train=8", "task.num_test=1", "task.num_frames=6", "task.warmup=5.0", "task.lattice_ny=24",
@@ -126,6 +129,10 @@ def test_meshformer_notebook_runs(repo, tmp_path, tmp_path_factory):
                 f"{'holds' if len(better) == len(medium) else 'does not hold'}** (rule: every larger transformer has "
                 f"a lower mean all-rollout RMSE than MeshGraphNet's on the same seeds): {len(better)} of "
                 f"{len(medium)}") in text
+    # What the 40,000- and 80,000-step runs it read cost to train (every model's, as recorded_models names them all).
+    read = [load(p.parent) for p in sorted(results.glob("converged_*_seed*/final.json"))
+            + sorted(results.glob("converged80k_*_seed*/final.json"))]
+    assert "What the 40,000- and 80,000-step runs cost: " + training_summary(read) in text
     # The spread of each 80,000-step run's last three evaluations says how much one final number can be trusted.
     curves = []
     for f in sorted(results.glob("converged80k_*_seed*/metrics.jsonl")):

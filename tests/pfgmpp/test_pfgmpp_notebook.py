@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 from notebook_util import execute_notebook
 
+from sciml.runner import training_summary
+from sciml.runner.train import load
+
 
 @pytest.mark.slow
 def test_pfgmpp_notebook_runs(repo, tmp_path):
@@ -32,6 +35,8 @@ def test_pfgmpp_notebook_runs(repo, tmp_path):
         D = re.fullmatch(r"converged_unet8_D(\w+)_seed\d+", path.parent.name).group(1)
         fds.setdefault(D, []).append(json.loads(path.read_text())["fd"])
     assert set(fds) == {"4", "64", "2048", "inf"}, "recorded converged U-Net runs are missing"
+    read = [load(p.parent) for p in sorted((repo / "results/pfgmpp").glob("converged_unet8_D*_seed*/final.json"))]
+    assert "What they cost: " + training_summary(read) in text  # every recorded run, as it reads them all
     spread = lambda v: f"{np.std(v, ddof=1):.2f}" if len(v) > 1 else "one seed"  # noqa: E731
     expected = ", ".join(f"D = {D}: {np.mean(fds[D]):.2f} ({spread(fds[D])})" for D in ("4", "64", "2048", "inf"))
     assert "FD at NFE 35 on 1000 digits, mean (sd) over seeds: " + expected in text

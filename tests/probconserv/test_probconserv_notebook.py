@@ -7,6 +7,8 @@ import pytest
 from notebook_util import execute_notebook
 
 from sciml.probconserv import nll_floor
+from sciml.runner import training_summary
+from sciml.runner.train import load
 
 
 @pytest.mark.slow
@@ -115,6 +117,10 @@ def test_probconserv_notebook_runs(repo, tmp_path):
             assert ("SoftC-ANP" in line) == bool(runs["softc"])
             beats = all(mean["probconserv"] < mean[m] for m in ("anp", "softc") if m in mean)
             assert f"; ProbConserv {'beats' if beats else 'does not beat'} the non-conserving methods" in line
+    # What the recorded runs cost to train: every recorded run of results/probconserv (all of them are read).
+    read = [load(d) for d in sorted(results.iterdir())
+            if (d / "final.json").exists() and d.name != "notebook_default_budget"]
+    assert "The recorded runs read above: " + training_summary(read) in text
     figs = runs_dir / "probconserv" / "figures"
     assert all((figs / f"stefan_{n}.png").exists() for n in ("profile", "fronts", "ce_vs_t"))
     assert (figs / "heat_anp_plateau.png").exists()  # the longer runs' curves and best NLL against length
