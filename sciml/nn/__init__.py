@@ -14,5 +14,6 @@ from sciml.nn.graph import segment_sum as segment_sum
 from sciml.nn.linear import Linear as Linear
 from sciml.nn.mlp import MLP as MLP
 from sciml.nn.mlp import activation as activation
+from sciml.nn.residual import materialise_gradient as materialise_gradient
 from sciml.nn.sets import AttentionPool as AttentionPool
 from sciml.nn.sets import mean_pool as mean_pool

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from sciml.nn.mlp import MLP
+from sciml.nn.residual import materialise_gradient
 
 
 class Graph(eqx.Module):
@@ -153,7 +154,8 @@ class InteractionNetwork(eqx.Module):
             updates = jax.vmap(self.node_norm)(updates)
         edges = jnp.where(g.edge_mask[:, None], g.edges + messages, g.edges)
         nodes = jnp.where(g.node_mask[:, None], g.nodes + updates, g.nodes)
-        return eqx.tree_at(lambda t: (t.nodes, t.edges), g, (nodes, edges))
+        # Stacked blocks make a residual stream; its gradient is summed once per block, not once per use.
+        return eqx.tree_at(lambda t: (t.nodes, t.edges), g, materialise_gradient((nodes, edges)))
 
 
 def _pairwise_sq_dist(x: Float[Array, "n d"]) -> Float[Array, "n n"]:
