@@ -4,10 +4,10 @@ Why: in a stack of residual blocks unrolled in Python, x_{k+1} = x_k + f_k(x_k),
 chain of additions, dx_k = dx_{k+1} + (what block k adds). XLA:CPU's fusion copies cheap element-wise producers
 into each of their consumers, so the backward fusions of every block add up again the contributions of all the
 blocks after it: work quadratic in depth (MeshGraphNet's 15 blocks compiled to fusions with up to 53 inputs, about
-15% of its training step). `jax.lax.optimization_barrier` does not prevent it, as XLA:CPU removes barriers before
+14% of its training step). `jax.lax.optimization_barrier` does not prevent it, as XLA:CPU removes barriers before
 fusion; a scatter does, because XLA:CPU computes a scatter into its own buffer and never copies it into consumers.
 So on CPU the gradient passes through an identity scatter (every row summed into itself, 0 + g: the same values);
-on other platforms, whose compilers weigh fusion differently, it is the identity both ways.
+on other platforms (not measured there) it is the identity both ways.
 Measured in benchmarks/README.md ("The residual stream's gradient").
 """
 

@@ -24,10 +24,10 @@ def recorded_run(
 def training_summary(runs: Iterable[Run]) -> str:
     """One line on what runs cost to train (`Run.training_hours`): the total at each run's median logged step
     rate, the wall time as logged, and the longest run."""
-    hours = {r.dir.name: r.training_hours() for r in runs}
+    hours = [(r.dir.name, *r.training_hours()) for r in runs]  # (name, typical, wall)
     if not hours:
         return "no recorded runs"
-    longest = max(hours, key=lambda name: hours[name][0])
-    return (f"{len(hours)} runs took {sum(t for t, _ in hours.values()):.1f} h of training at their median logged "
-            f"step rates ({sum(w for _, w in hours.values()):.1f} h of wall time as logged, pauses and shared cores "
-            f"included); the longest, {longest}, {hours[longest][0]:.1f} h.")
+    longest = max(hours, key=lambda h: h[1])
+    return (f"{len(hours)} runs took {sum(h[1] for h in hours):.1f} h of training at their median logged "
+            f"step rates ({sum(h[2] for h in hours):.1f} h of wall time as logged, pauses and shared cores "
+            f"included); the longest, {longest[0]}, {longest[1]:.1f} h.")
