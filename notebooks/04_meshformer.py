@@ -443,7 +443,7 @@ if done:
 # The abstract's claims: the smallest transformer matches MeshGraphNet while being about 6x smaller and
 # 7x faster; the larger transformers are better over rollouts (its largest: 52% lower all-rollout RMSE).
 # The training step times come from the recorded runs' logs, so they are the code's speed when each run was
-# recorded: MeshGraphNet's training step has since become about 8% faster at this size (same numbers;
+# recorded: MeshGraphNet's training step has since become faster at this size (same numbers; measured in
 # `benchmarks/README.md`, "The residual stream's gradient"), which the speed verdict below does not include.
 
 # %%

@@ -293,7 +293,7 @@ display(Markdown("\n".join(verdict)))
 # ## Trained to the plateau: recorded runs, two seeds
 # The runs above stop far from convergence. `experiments/probconserv/converged_{heat,pme,stefan}.yaml`
 # train the ANP (and SoftC-ANP) much longer (whether the held-out NLL has plateaued is judged below, by a
-# stated rule, and tested by the recorded heat runs up to 32 times as long), at a scale two CPU cores afford: width 64
+# stated rule, and tested by longer heat runs, those recorded), at a scale two CPU cores afford: width 64
 # (the original: 128), batch 32 functions (250), Adam 1e-3 with cosine decay over 6,000 steps (1e-4 constant
 # for 20,000), the original's 10k training functions, 100 validation functions (best checkpoint by
 # validation loss, as the original) and its evaluation (201-point grid, 100 latent samples). We did not
