@@ -168,7 +168,8 @@ def _entry_step(name: str):
     return Trainer(config), config
 
 
-def _timed(step, state, batches, first: int, count: int):
+def _timed(step, state, batches, first: int, count: int, ends: list | None = None):
+    """Runs `count` steps; returns the state and each step's seconds (and appends its unix end time to `ends`)."""
     import jax
 
     times = []
@@ -177,6 +178,8 @@ def _timed(step, state, batches, first: int, count: int):
         state, _ = step(jax.numpy.asarray(s), state, batches[s % len(batches)])
         jax.block_until_ready(state)
         times.append(time.perf_counter() - t0)
+        if ends is not None:
+            ends.append(time.time())
     return state, times
 
 
@@ -210,8 +213,10 @@ def profile(name: str, steps: int, warmup: int, options: dict | None = None) -> 
     return out
 
 
-def ab(name: str, variants: dict[str, dict], rounds: int, per_round: int) -> dict:
-    """Median ms per variant of compiler options, compiled in this process, timed in alternating rounds."""
+def ab(name: str, variants: dict[str, dict], rounds: int, per_round: int, core_latency: bool = False) -> dict:
+    """Median ms per variant of compiler options, compiled in this process, timed in alternating rounds; with
+    `core_latency`, also by the CPUs' placement during each step (benchmarks/core_latency.py)."""
+    import contextlib
 
     from sciml.runner.compiled_step import CompiledStep
 
@@ -222,13 +227,18 @@ def ab(name: str, variants: dict[str, dict], rounds: int, per_round: int) -> dic
     for vname, opts in {"default": {}, **variants}.items():
         step = CompiledStep(trainer.step._fn, compiler_options={**own, **opts})
         state, _ = _timed(step, trainer.place(trainer.init_state()), batches, 0, 1)  # compile
-        steps[vname] = [step, state, []]
-    for _ in range(rounds):
-        for box in steps.values():
-            box[1], times = _timed(box[0], box[1], batches, 1, per_round)
-            box[2].extend(times)
+        steps[vname] = [step, state, [], []]
+    if core_latency:
+        from core_latency import Probe, summarise  # benchmarks/, this script's folder
+    with Probe() if core_latency else contextlib.nullcontext() as probe:
+        for _ in range(rounds):
+            for box in steps.values():
+                box[1], times = _timed(box[0], box[1], batches, 1, per_round, ends=box[3])
+                box[2].extend(times)
     return {v: {"median_ms": 1e3 * statistics.median(t), "min_ms": 1e3 * min(t), "calls": len(t),
-                "options": {**own, **variants.get(v, {})}} for v, (_, _, t) in steps.items()}
+                "options": {**own, **variants.get(v, {})},
+                **({"core_latency": summarise(t, ends, probe.samples)} if core_latency else {})}
+            for v, (_, _, t, ends) in steps.items()}
 
 
 def _print_profile(p: dict, top: int) -> None:
@@ -257,15 +267,21 @@ def main() -> int:
     p.add_argument("--options", help="JSON object: per-program XLA options to profile under")
     p.add_argument("--ab", help="JSON object: variant name -> per-program XLA options")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--core-latency", action="store_true",
+                   help="with --ab: also the medians by the CPUs' placement (benchmarks/core_latency.py)")
     p.add_argument("--json", help="write the result here")
     args = p.parse_args()
     if args.ab:
         variants = json.loads(args.ab)
         if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
             raise SystemExit('--ab takes a JSON object of objects, e.g. \'{"eigen": {"xla_cpu_...": ""}}\'')
-        result = ab(args.entry, variants, args.rounds, max(args.steps, 2))
+        result = ab(args.entry, variants, args.rounds, max(args.steps, 2), args.core_latency)
         for v, r in result.items():
-            print(f"{v:20s} median {r['median_ms']:9.1f} ms  min {r['min_ms']:9.1f} ms  ({r['calls']} calls)")
+            by_placement = "".join(
+                f"  {where} {c[f'step_ms_median_{where}'] or float('nan'):7.1f} ms ({c[f'steps_{where}']})"
+                for c in [r.get("core_latency")] if c for where in ("shared", "split"))
+            print(f"{v:20s} median {r['median_ms']:9.1f} ms  min {r['min_ms']:9.1f} ms  ({r['calls']} calls)"
+                  + by_placement)
     else:
         result = profile(args.entry, args.steps, args.warmup, json.loads(args.options) if args.options else None)
         _print_profile(result, args.top)

@@ -12,6 +12,10 @@ own process, so compile time (first call minus the median call) and peak memory 
 
     python benchmarks/run.py                  # everything, JSON to benchmarks/results/
     python benchmarks/run.py --only fm_demo --steps 50
+    python benchmarks/run.py --only meshformer_transformer_gp_1900 --core-latency   # + the CPUs' placement
+
+`--core-latency` samples, while the timed steps run, whether the two CPUs share a cache
+(`benchmarks/core_latency.py`) and adds the median step time in each placement to the result.
 """
 
 import argparse
@@ -100,8 +104,10 @@ def function_step(entry: dict):
     return lambda s: step(), info
 
 
-def measure(entry: dict, steps: int, warmup: int) -> dict:
-    """Time one entry in this process."""
+def measure(entry: dict, steps: int, warmup: int, core_latency: bool = False) -> dict:
+    """Time one entry in this process; with `core_latency`, the steps' times by the CPUs' placement too."""
+    import contextlib
+
     import jax
 
     from sciml.runner import enable_compile_cache
@@ -112,7 +118,20 @@ def measure(entry: dict, steps: int, warmup: int) -> dict:
     if ("call" in entry) == ("config" in entry):
         raise ValueError(f"entry {entry['name']!r} needs exactly one of `config` or `call`")
     step, info = function_step(entry) if "call" in entry else train_step(entry, warmup, steps)
-    timing = time_calls(step, repeats=steps, warmup=warmup)
+    ends = []  # the unix time at which each call's result was ready
+
+    def step_then_wait(s):
+        out = jax.block_until_ready(step(s))
+        ends.append(time.time())
+        return out
+
+    if core_latency:
+        from core_latency import Probe, summarise  # benchmarks/, this script's folder
+    probe = Probe() if core_latency else contextlib.nullcontext()
+    with probe:
+        timing = time_calls(step_then_wait, repeats=steps, warmup=warmup)
+    if core_latency:
+        info["core_latency"] = summarise(list(timing.times_s), ends[-steps:], probe.samples)
     first, median, times = timing.first_s, timing.median_s, timing.times_s
     if callable(info.get("flops_per_step")):
         info["flops_per_step"] = info["flops_per_step"]()
@@ -151,11 +170,14 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--core-latency", action="store_true",
+                   help="sample the CPUs' placement during the timed steps (benchmarks/core_latency.py)")
     p.add_argument("--entry-json", help=argparse.SUPPRESS)  # internal: run one entry, print JSON
     args = p.parse_args()
 
     if args.entry_json:
-        print("RESULT " + json.dumps(measure(json.loads(args.entry_json), args.steps, args.warmup)))
+        print("RESULT " + json.dumps(measure(json.loads(args.entry_json), args.steps, args.warmup,
+                                             args.core_latency)))
         return 0
 
     import jax
@@ -167,7 +189,7 @@ def main() -> int:
     results = []
     for e in chosen:
         cmd = [sys.executable, __file__, "--entry-json", json.dumps(e), "--steps", str(args.steps),
-               "--warmup", str(args.warmup)]
+               "--warmup", str(args.warmup)] + (["--core-latency"] if args.core_latency else [])
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=os.environ)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if proc.returncode or line is None:

@@ -1,5 +1,7 @@
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,10 +83,15 @@ def test_cli_profiles_a_real_entry_and_ab_reports_every_variant(tmp_path):
     p = json.loads((tmp_path / "p.json").read_text())
     assert p["step_ms"] > 0 and p["kinds"]["matrix product"]["gflop"] > 0
     assert p["thunk_ms"] == pytest.approx(sum(v["ms"] for k, v in p["kinds"].items() if k != "control flow"))
+    # with the CPUs' placement sampled where the probe can run (two CPUs, a C compiler)
+    probe = len(os.sched_getaffinity(0)) >= 2 and shutil.which(os.environ.get("CC", "cc")) is not None
     out = subprocess.run([sys.executable, "benchmarks/profile_step.py", "fm_demo_independent", "--steps", "2",
                           "--rounds", "1", "--ab", '{"no YNNPACK": {"xla_cpu_experimental_ynn_fusion_type": ""}}',
-                          "--json", str(tmp_path / "ab.json")], cwd=REPO, capture_output=True, text=True)
+                          "--json", str(tmp_path / "ab.json")] + ["--core-latency"] * probe, cwd=REPO,
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     ab = json.loads((tmp_path / "ab.json").read_text())
     assert set(ab) == {"default", "no YNNPACK"} and all(v["calls"] == 2 and v["median_ms"] > 0 for v in ab.values())
     assert ab["no YNNPACK"]["options"]["xla_cpu_experimental_ynn_fusion_type"] == ""
+    if probe:
+        assert all(v["core_latency"]["steps_shared"] + v["core_latency"]["steps_split"] <= 2 for v in ab.values())
