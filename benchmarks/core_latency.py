@@ -1,11 +1,11 @@
 """Whether two CPUs share a cache right now, sampled beside a benchmark.
 
-On a 2-vCPU cloud machine the hypervisor decides which physical cores run the two vCPUs, and it changes its
-mind every few seconds. On the AMD EPYC machine of benchmarks/README.md a cache line went back and forth
-between the two vCPUs in about 50-65 ns most of the time (cores that share an L3 cache) and in about 330 ns
-for stretches of seconds (cores on two chiplets). A two-thread XLA step of many small operations, whose
-threads hand data to each other all the time, ran up to twice as slow in the second placement (the mesh
-transformer's "slow mode"); a step pinned to one CPU did not change.
+On a 2-vCPU cloud machine the hypervisor decides which physical cores run the two vCPUs, and the choice
+changes while a program runs. On the AMD EPYC machine of benchmarks/README.md a cache line went back and forth
+between the two vCPUs in about 50-65 ns most of the time and in about 330 ns for stretches of seconds to
+minutes: the latencies of two cores that share an L3 cache and of two cores on different chiplets. A two-thread
+XLA step of many small operations, whose threads hand data to each other all the time, ran up to twice as slow
+in the second placement (the mesh transformer's "slow mode", 83 against 157 ms).
 
 `cross_core_latency.c` measures it: every `period_ms` two threads pinned to two CPUs pass a counter back and
 forth `round_trips` times, then sleep. `Probe` builds it with the C compiler (`cc`) and runs it in the
