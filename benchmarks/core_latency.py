@@ -113,6 +113,8 @@ def main() -> None:
     with Probe(period_ms=args.period_ms) as probe:
         time.sleep(args.seconds)
     kept = [ns for _, ns in probe.samples if ns <= PREEMPTED_NS]
+    if not kept:
+        raise SystemExit(f"no usable sample in {args.seconds} s ({len(probe.samples)} dropped as preempted)")
     per_second = max(int(1e3 / args.period_ms), 1)
     print("ns per round trip, median of each second:",
           " ".join(f"{statistics.median(kept[i:i + per_second]):.0f}" for i in range(0, len(kept), per_second)))
