@@ -75,3 +75,12 @@ def test_training_summary_adds_the_runs_and_names_the_longest(tmp_path):
                                       f"({total:.1f} h of wall time as logged, pauses and shared cores included); "
                                       f"the longest, seed1, {8000 / 3600:.1f} h.")
     assert training_summary([]) == "no recorded runs"
+
+
+def test_training_summary_counts_runs_that_share_a_name(tmp_path):
+    """Recorded runs of two configs may share a run name (seed0 under two methods): both are training."""
+    runs = [run(TOY, ["name=seed0"], runs_dir=tmp_path / where, progress=False) for where in ("a", "b")]
+    for r in runs:
+        rows = [{"step": 0, "resumed_from": 0}] + [{"step": k, "loss": 1.0, "steps_per_s": 0.01} for k in (10, 20)]
+        (r.dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    assert training_summary(runs).startswith(f"2 runs took {2 * 2000 / 3600:.1f} h of training")
